@@ -1,0 +1,2 @@
+"""bloom: not written yet."""
+FAMILIES: tuple[str, ...] = ()

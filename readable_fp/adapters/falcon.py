@@ -1,0 +1,2 @@
+"""falcon: not written yet."""
+FAMILIES: tuple[str, ...] = ()

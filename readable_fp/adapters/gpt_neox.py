@@ -1,0 +1,2 @@
+"""gpt_neox: not written yet."""
+FAMILIES: tuple[str, ...] = ()

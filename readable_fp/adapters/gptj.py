@@ -1,0 +1,2 @@
+"""gptj: not written yet."""
+FAMILIES: tuple[str, ...] = ()

@@ -1,0 +1,2 @@
+"""opt: not written yet."""
+FAMILIES: tuple[str, ...] = ()

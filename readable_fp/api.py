@@ -1,0 +1,125 @@
+"""The Python API: open any model reference, compute its invariants, compare two models."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Union
+
+from .checkpoint import Checkpoint
+from .compare import Comparison, compare_invariants
+from .errors import FingerprintError
+from .invariants import DEFAULT_TOKENS, FILE_KIND, Invariants, compute, probe_ids
+from .vocab import choose_probes
+
+Model = Union[str, os.PathLike, Checkpoint, Invariants]
+
+
+def _is_invariants_file(p: Path) -> bool:
+    if p.suffix != ".safetensors" or p.stat().st_size < 8:
+        return False
+    with open(p, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if n > 100_000_000:
+            return False
+        head = f.read(n)
+    return FILE_KIND.encode() in head
+
+
+def open_model(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
+    """A local HF directory, a .gguf file, a PEFT LoRA directory, a Hub repo id, or an
+    invariants file -> a lazily read `Checkpoint` (or the loaded `Invariants`).
+
+    `base` is the base model of a LoRA adapter, overriding the adapter config's
+    `base_model_name_or_path`.
+    """
+    if isinstance(ref, (Checkpoint, Invariants)):
+        return ref
+    s = os.fspath(ref)
+    p = Path(s).expanduser()
+    if not p.exists():
+        from .formats.hub import looks_like_repo_id, open_repo
+        if looks_like_repo_id(s) and not s.startswith((".", "/", "~")):
+            return open_repo(s)
+        raise FingerprintError(f"{s}: no such file or directory")
+    if p.is_dir():
+        if (p / "adapter_config.json").is_file():
+            return _open_lora(p, base)
+        if (p / "config.json").is_file():
+            from .formats.safetensors_dir import HFDirCheckpoint
+            return HFDirCheckpoint(p)
+        ggufs = sorted(p.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return open_model(ggufs[0])
+        raise FingerprintError(f"{s}: not a model directory (no config.json, adapter_config.json or single .gguf)")
+    if not os.access(p, os.R_OK):
+        raise FingerprintError(f"{s}: permission denied")
+    if p.suffix == ".gguf":
+        from .formats.gguf_file import GGUFCheckpoint
+        return GGUFCheckpoint(str(p))
+    if p.suffix == ".onnx":
+        from .formats.onnx_file import ONNXCheckpoint
+        return ONNXCheckpoint(str(p))
+    if _is_invariants_file(p):
+        return Invariants.load(p)
+    if p.suffix in (".safetensors", ".bin", ".json") and (p.parent / "config.json").is_file():
+        return open_model(p.parent)
+    raise FingerprintError(f"{s}: not a model (expected a model directory, .gguf, .onnx or an invariants file)")
+
+
+def _open_lora(directory: Path, base: Model | None):
+    from .formats.peft_adapter import LoraCheckpoint
+    if base is None:
+        try:
+            base = json.loads((directory / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        except (json.JSONDecodeError, OSError):
+            raise FingerprintError(f"{directory}/adapter_config.json: not valid JSON") from None
+        if not base:
+            raise FingerprintError(f"{directory}: the adapter config names no base model; pass one with --base")
+    base_ckpt = open_model(base)
+    if not isinstance(base_ckpt, Checkpoint):
+        raise FingerprintError(f"{directory}: the LoRA base must be a model, not an invariants file")
+    return LoraCheckpoint(directory, base_ckpt)
+
+
+def load(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
+    """Open a model reference without reading any weights yet (see `open_model`)."""
+    return open_model(ref, base)
+
+
+def invariants(model: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, base: Model | None = None,
+               progress: bool = True) -> Invariants:
+    """The invariant terms of one model, with its own probe tokens (a standalone fingerprint)."""
+    m = open_model(model, base)
+    if isinstance(m, Invariants):
+        return m
+    return compute(m, n_tokens=n_tokens, layers=layers, progress=progress)
+
+
+def compare(a: Model, b: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, base_a: Model | None = None,
+            base_b: Model | None = None, progress: bool = True) -> Comparison:
+    """How strongly two models share a base (ICS, 0-100, overall and per term and layer).
+
+    With both checkpoints at hand the probe tokens are the lowest-ranked strings present in
+    both vocabularies; a saved invariants file brings its own probe strings, restricted to
+    those the other side also has.
+    """
+    ma, mb = open_model(a, base_a), open_model(b, base_b)
+    if isinstance(ma, Checkpoint) and isinstance(mb, Checkpoint):
+        probes = choose_probes([probe_ids(ma), probe_ids(mb)], n_tokens)
+        ia = compute(ma, probes, layers=layers, progress=progress)
+        ib = compute(mb, probes, layers=layers, progress=progress)
+    elif isinstance(ma, Checkpoint):
+        ib = mb
+        ia = compute(ma, ib.probes, layers=_relative(ib) if layers is None else layers, progress=progress)
+    elif isinstance(mb, Checkpoint):
+        ia = ma
+        ib = compute(mb, ia.probes, layers=_relative(ia) if layers is None else layers, progress=progress)
+    else:
+        ia, ib = ma, mb
+    return compare_invariants(ia, ib)
+
+
+def _relative(inv: Invariants) -> list[int]:
+    """A saved file's layers as counted from the end, so models of other depths line up."""
+    return [i - inv.n_layers for i in inv.layers]

@@ -1,0 +1,97 @@
+"""The `readable-fp` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+from .errors import FingerprintError
+from .invariants import DEFAULT_TOKENS
+
+
+def _add_reading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tokens", type=int, default=DEFAULT_TOKENS, metavar="T",
+                   help=f"number of probe tokens (default {DEFAULT_TOKENS}; fewer if the vocabularies share fewer)")
+    p.add_argument("--layers", default="-2,-1",
+                   help="layers to read: comma-separated indices, negative from the end, or 'all' (default: -2,-1)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="readable-fp",
+        description="Human-readable fingerprints of language models, computed from their weights alone. "
+                    "MODEL is a local Hugging Face directory (safetensors, sharded, or pytorch_model*.bin), "
+                    "a .gguf file, a PEFT LoRA adapter directory, a Hub repo id, or a saved invariants file.")
+    ap.add_argument("--version", action="version", version=f"readable-fp {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("compare", help="how strongly two models share a base (ICS 0-100)")
+    c.add_argument("model_a", metavar="MODEL_A")
+    c.add_argument("model_b", metavar="MODEL_B")
+    c.add_argument("--base-a", help="base model of MODEL_A if it is a LoRA adapter (overrides its config)")
+    c.add_argument("--base-b", help="base model of MODEL_B if it is a LoRA adapter (overrides its config)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_reading_options(c)
+
+    i = sub.add_parser("invariants", help="save a model's invariant terms to a private file")
+    i.add_argument("model", metavar="MODEL")
+    i.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors file")
+    i.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
+    _add_reading_options(i)
+    return ap
+
+
+def _run(args) -> int:
+    from . import api
+
+    progress = not args.no_progress
+    if args.command == "compare":
+        res = api.compare(args.model_a, args.model_b, n_tokens=args.tokens, layers=args.layers,
+                          base_a=args.base_a, base_b=args.base_b, progress=progress)
+        print(res.to_json() if args.json else res.table())
+        return 0
+    if args.command == "invariants":
+        out = args.output
+        if os.path.isdir(out):
+            raise FingerprintError(f"{out}: is a directory; give a file name")
+        parent = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(parent):
+            raise FingerprintError(f"{parent}: output directory does not exist")
+        inv = api.invariants(args.model, n_tokens=args.tokens, layers=args.layers, base=args.base, progress=progress)
+        inv.save(out)
+        print(f"wrote {out}: {len(inv.probes)} probe tokens, layers {inv.layers} of {inv.n_layers}, "
+              f"{len(inv.terms)} terms (private: do not publish)")
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not args.command:
+        ap.print_help()
+        return 2
+    if args.tokens < 2:
+        ap.error("--tokens must be at least 2")
+    try:
+        return _run(args)
+    except FingerprintError as e:
+        print(f"readable-fp: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("readable-fp: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug or an input we did not foresee: still one line, unless --debug
+        if args.debug:
+            raise
+        print(f"readable-fp: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

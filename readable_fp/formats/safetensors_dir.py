@@ -1,0 +1,202 @@
+"""Hugging Face model directories: safetensors (single or sharded) or PyTorch .bin files.
+
+Tensors are read one by one: safetensors through `safe_open(...).get_slice` (memory-mapped,
+so only the rows asked for are touched), .bin through `torch.load(weights_only=True,
+mmap=True)` which refuses pickled code and maps the storage instead of loading it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from ..checkpoint import Checkpoint
+from ..errors import FingerprintError
+from ..vocab import load_hf_vocab
+
+_ST_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+             "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+
+
+def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted unique row ids -> [start, stop) runs, so contiguous rows are one read."""
+    runs: list[tuple[int, int]] = []
+    for r in sorted(set(rows)):
+        if runs and runs[-1][1] == r:
+            runs[-1] = (runs[-1][0], r + 1)
+        else:
+            runs.append((r, r + 1))
+    return runs
+
+
+def read_config(directory: Path) -> dict:
+    path = directory / "config.json"
+    if not path.is_file():
+        raise FingerprintError(f"{directory}: no config.json (a Hugging Face model directory needs one)")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FingerprintError(f"{path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+
+
+class HFDirCheckpoint(Checkpoint):
+    """A local directory with config.json and safetensors or pytorch_model*.bin weights.
+
+    `fetch(filename) -> local path` is called before a weight file is first opened; the Hub
+    reader uses it to download only the shards that hold the tensors actually read.
+    """
+
+    def __init__(self, directory: str | os.PathLike, fetch: Callable[[str], str] | None = None,
+                 source: str | None = None) -> None:
+        super().__init__()
+        self.dir = Path(directory)
+        self.source = source or str(directory)
+        self.config = read_config(self.dir)
+        self._fetch = fetch
+        self._where: dict[str, str] = {}  # tensor name -> weight file name
+        self._handles: dict[str, object] = {}
+        self._bin: dict[str, dict[str, torch.Tensor]] = {}
+        self._meta: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._index_weights()
+        self.vocab = load_hf_vocab(self.dir)
+
+    # -- which file holds which tensor ------------------------------------------------
+    def _index_weights(self) -> None:
+        d = self.dir
+        for index_name, fmt in (("model.safetensors.index.json", "safetensors"),
+                                ("pytorch_model.bin.index.json", "pytorch-bin")):
+            if (d / index_name).is_file():
+                try:
+                    wm = json.loads((d / index_name).read_text())["weight_map"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise FingerprintError(f"{d / index_name}: not a valid shard index (no weight_map)") from None
+                self._where = dict(wm)
+                self.fmt = fmt + " (sharded)"
+                return
+        single = [("model.safetensors", "safetensors"), ("pytorch_model.bin", "pytorch-bin")]
+        for fname, fmt in single:
+            if (d / fname).is_file():
+                self.fmt = fmt
+                for n in self._open(fname):
+                    self._where[n] = fname
+                return
+        others = sorted(p.name for p in d.glob("*.safetensors")) or sorted(p.name for p in d.glob("pytorch_model*.bin"))
+        if not others:
+            raise FingerprintError(
+                f"{d}: config.json but no weights (expected model.safetensors, a sharded index, or pytorch_model*.bin)")
+        self.fmt = "safetensors" if others[0].endswith(".safetensors") else "pytorch-bin"
+        for fname in others:
+            for n in self._open(fname):
+                self._where[n] = fname
+
+    def _path(self, fname: str) -> str:
+        p = self.dir / fname
+        if not p.is_file() and self._fetch is not None:
+            return self._fetch(fname)
+        if not p.is_file():
+            raise FingerprintError(f"{self.source}: weight file '{fname}' named in the index is missing")
+        return str(p)
+
+    def _open(self, fname: str):
+        """Open a weight file once and return its tensor names."""
+        if fname in self._handles:
+            return self._handles[fname].keys()
+        if fname in self._bin:
+            return self._bin[fname].keys()
+        path = self._path(fname)
+        if fname.endswith(".safetensors"):
+            try:
+                h = safe_open(path, framework="pt")
+                for n in h.keys():
+                    sl = h.get_slice(n)
+                    self._meta[n] = (tuple(sl.get_shape()), sl.get_dtype())
+            except (SafetensorError, OSError, ValueError) as e:
+                raise FingerprintError(f"{path}: unreadable safetensors file ({str(e).splitlines()[0]})") from None
+            self._handles[fname] = h
+            return h.keys()
+        sd = load_torch_weights(path)
+        self._bin[fname] = sd
+        for n, t in sd.items():
+            self._meta[n] = (tuple(t.shape), str(t.dtype).replace("torch.", ""))
+        return sd.keys()
+
+    # -- Checkpoint API -----------------------------------------------------------------
+    def names(self):
+        return list(self._where)
+
+    def _ensure(self, name: str) -> str:
+        fname = self._where[name]
+        self._open(fname)
+        if name not in self._meta:
+            raise FingerprintError(f"{self.source}: tensor '{name}' is listed in the index but not in {fname}")
+        return fname
+
+    def shape(self, name):
+        self._ensure(name)
+        return self._meta[name][0]
+
+    def dtype_name(self, name):
+        if name not in self._meta:
+            return "?"
+        return self._meta[name][1].lower()
+
+    def dtype_summary(self) -> str:
+        seen = [self._meta[n][1].lower() for n in self.stats_names() if n in self._meta]
+        return max(set(seen), key=seen.count) if seen else "?"
+
+    def stats_names(self):
+        return [k.split("[")[0] for k in self.stats.tensors]
+
+    def _read(self, name, rows):
+        fname = self._ensure(name)
+        shape, dtype = self._meta[name]
+        if fname in self._bin:
+            t = self._bin[fname][name]
+            t = t if rows is None else t[torch.as_tensor(list(rows), dtype=torch.long)]
+            self.stats.bytes_read += t.numel() * t.element_size()
+            return t
+        sl = self._handles[fname].get_slice(name)
+        try:
+            if rows is None:
+                t = sl[:]
+            else:
+                parts = [sl[a:b] for a, b in _runs(rows)]
+                t = torch.cat(parts) if parts else torch.empty((0,) + shape[1:])
+                order = {r: i for i, r in enumerate(sorted(set(rows)))}
+                t = t[torch.as_tensor([order[r] for r in rows], dtype=torch.long)]
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise FingerprintError(f"{self.source}: cannot read tensor '{name}' ({str(e).splitlines()[0]})") from None
+        self.stats.bytes_read += t.numel() * _ST_BYTES.get(dtype, 4)
+        return t
+
+
+def load_torch_weights(path: str) -> dict[str, torch.Tensor]:
+    """A PyTorch checkpoint holding plain tensors only; anything else is refused, not run."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap" in str(e):  # legacy (non-zip) format cannot be memory-mapped
+            obj = _load_unmapped(path)
+        else:
+            raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # weights_only raises UnpicklingError for code; zip errors for truncation
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            msg = "it holds pickled objects other than plain tensors; refusing to unpickle them"
+        raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({msg})") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise FingerprintError(f"{path}: not a plain mapping of tensor names to tensors")
+    return obj
+
+
+def _load_unmapped(path: str):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({str(e).splitlines()[0]})") from None

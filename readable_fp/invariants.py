@@ -1,0 +1,169 @@
+"""A model's invariant terms, computed from a checkpoint or read back from a saved file.
+
+The saved file is safetensors (one float16 T x T tensor per term and layer, each divided by
+its RMS so float16 neither overflows nor underflows) with JSON metadata: probe strings,
+layer indices, and what was read. It leaks information about the weights, so it is private:
+publish the dog, not this file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from . import __version__, adapters
+from .adapters import suffix_getter
+from .checkpoint import Checkpoint
+from .errors import FingerprintError
+from .terms import TERMS, layer_terms
+from .vocab import choose_probes, probe_table
+
+FILE_KIND = "readable-fp/invariants"
+DEFAULT_TOKENS = 4096
+DEFAULT_LAYERS = (-2, -1)
+
+
+@dataclass
+class Invariants:
+    probes: list[str]
+    layers: list[int]  # absolute layer indices, in order
+    n_layers: int
+    terms: dict[str, torch.Tensor]  # "attn@28" -> T x T
+    info: dict = field(default_factory=dict)  # what was read: format, architecture, dtype, bytes, seconds
+
+    def keys(self) -> list[str]:
+        return [f"{t}@{i}" for i in self.layers for t in TERMS]
+
+    def save(self, path: str | os.PathLike) -> None:
+        tensors = {}
+        scales = {}
+        for k in self.keys():
+            m = self.terms[k].float()
+            rms = float(m.pow(2).mean().sqrt()) or 1.0
+            tensors[k] = (m / rms).to(torch.float16).contiguous()
+            scales[k] = rms
+        meta = {"kind": FILE_KIND, "version": __version__, "probes": json.dumps(self.probes, ensure_ascii=False),
+                "layers": json.dumps(self.layers), "n_layers": str(self.n_layers),
+                "scales": json.dumps(scales), "info": json.dumps(self.info)}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".partial")
+        try:
+            save_file(tensors, str(tmp), metadata=meta)
+            os.replace(tmp, path)  # never leave a half-written file under the real name
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Invariants":
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                if meta.get("kind") != FILE_KIND:
+                    raise FingerprintError(f"{path}: a safetensors file, but not a readable-fp invariants file")
+                scales = json.loads(meta["scales"])
+                terms = {k: f.get_tensor(k).float() * scales[k] for k in f.keys()}
+                inv = cls(json.loads(meta["probes"]), json.loads(meta["layers"]), int(meta["n_layers"]),
+                          terms, json.loads(meta.get("info", "{}")))
+        except (SafetensorError, OSError, KeyError, ValueError) as e:
+            if isinstance(e, FingerprintError):
+                raise
+            raise FingerprintError(f"{path}: unreadable invariants file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        inv.info = {**inv.info, "format": "invariants file", "bytes_read": os.path.getsize(path)}
+        return inv
+
+    def restricted(self, probes: list[str]) -> "Invariants":
+        """The same terms on a subset of the probe strings (in the given order)."""
+        pos = {s: i for i, s in enumerate(self.probes)}
+        idx = torch.as_tensor([pos[s] for s in probes], dtype=torch.long)
+        terms = {k: v[idx][:, idx] for k, v in self.terms.items()}
+        return Invariants(list(probes), self.layers, self.n_layers, terms, self.info)
+
+
+def resolve_layers(spec, n_layers: int) -> list[int]:
+    """'-2,-1' / [ -2, -1 ] / 'all' -> sorted absolute indices within the model."""
+    if spec is None:
+        spec = DEFAULT_LAYERS
+    if isinstance(spec, str):
+        if spec.strip() == "all":
+            return list(range(n_layers))
+        try:
+            spec = [int(s) for s in spec.split(",") if s.strip()]
+        except ValueError:
+            raise FingerprintError(f"bad layer list '{spec}': use comma-separated integers (negative counts from the end) or 'all'") from None
+    out = []
+    for i in spec:
+        j = i + n_layers if i < 0 else i
+        if not 0 <= j < n_layers:
+            raise FingerprintError(f"layer {i} does not exist in a model with {n_layers} layers")
+        out.append(j)
+    return sorted(set(out))
+
+
+def probe_ids(ckpt: Checkpoint) -> dict[str, int]:
+    """normalised string -> id for the checkpoint's ordinary tokens."""
+    if ckpt.vocab is None:
+        n = ckpt.shape(embedding_name(ckpt))[0]
+        print(f"readable-fp: warning: {ckpt.source} has no tokenizer files; probe tokens fall back to token "
+              f"ids, which a vocabulary permutation defeats", file=sys.stderr)
+        return {f"<id:{i}>": i for i in range(n)}
+    if not hasattr(ckpt, "_probe_table"):
+        ckpt._probe_table = probe_table(ckpt.vocab)
+    return ckpt._probe_table
+
+
+def embedding_name(ckpt: Checkpoint) -> str:
+    adapter = adapters.for_config(ckpt.config, ckpt.source)
+    get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
+    name = get.find(adapter.embedding(ckpt.config, get))
+    if name is None:
+        raise FingerprintError(f"{ckpt.source}: no token embedding tensor found")
+    return name
+
+
+def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = DEFAULT_TOKENS,
+            layers=None, progress: bool = True) -> Invariants:
+    """The invariant terms of `ckpt` on `probes` (strings; by default its own lowest-ranked n_tokens)."""
+    t0 = time.perf_counter()
+    cfg = ckpt.config
+    adapter = adapters.for_config(cfg, ckpt.source)
+    get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
+    table = probe_ids(ckpt)
+    if probes is None:
+        probes = choose_probes([table], n_tokens)
+    else:
+        probes = [s for s in probes if s in table]
+    if len(probes) < 2:
+        raise FingerprintError(f"{ckpt.source}: fewer than 2 usable probe tokens")
+    emb = embedding_name(ckpt)
+    vocab_rows = ckpt.shape(emb)[0]
+    ids = [table[s] for s in probes]
+    if max(ids) >= vocab_rows:
+        raise FingerprintError(f"{ckpt.source}: tokenizer has ids up to {max(ids)} but the embedding has {vocab_rows} rows")
+    X = ckpt.get(emb, rows=ids)
+    if hasattr(adapter, "embed_post"):
+        X = adapter.embed_post(cfg, get, X)
+    n = adapter.n_layers(cfg)
+    chosen = resolve_layers(layers, n)
+    terms: dict[str, torch.Tensor] = {}
+    bar = tqdm(chosen, desc=f"terms {Path(str(ckpt.source)).name}", unit="layer", disable=not progress,
+               file=sys.stderr, leave=False)
+    with torch.no_grad():
+        for i in bar:
+            L = adapter.layer(cfg, i, get)
+            L.check(f"{ckpt.source} layer {i}")
+            if L.q.shape[1] != X.shape[1]:
+                raise FingerprintError(f"{ckpt.source}: layer {i} reads width {L.q.shape[1]} but embeddings have width {X.shape[1]}")
+            for t, m in layer_terms(X, L).items():
+                terms[f"{t}@{i}"] = m
+    info = {"source": str(ckpt.source), "format": ckpt.fmt, "architecture": cfg.get("model_type"),
+            "dtype": ckpt.dtype_summary(), "bytes_read": ckpt.stats.bytes_read,
+            "seconds": round(time.perf_counter() - t0, 3), "tensors": dict(ckpt.stats.tensors)}
+    return Invariants(probes, chosen, n, terms, info)
