@@ -42,13 +42,37 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors file")
     i.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
     _add_reading_options(i)
+    d = sub.add_parser("demo", help="compare bundled real models: a derived pair and an unrelated pair")
+    d.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _add_reading_options(d)
     return ap
+
+
+DEMO_PAIRS = [("minilm", "minilm-int8", "derived: a published int8 ONNX export of the same model"),
+              ("smollm2", "minilm", "unrelated: different bases")]
+
+
+def _demo(args, progress: bool) -> int:
+    from . import api, bundled
+
+    results = []
+    for a, b, what in DEMO_PAIRS:
+        res = api.compare(bundled.path(a), bundled.path(b), n_tokens=args.tokens, layers=args.layers, progress=progress)
+        results.append({"a": a, "b": b, "relation": what, **res.to_dict()})
+        if not args.json:
+            print(f"== {bundled.MODELS[a][2]}  vs  {bundled.MODELS[b][2]}  ({what})")
+            print(res.table() + "\n")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
 
 
 def _run(args) -> int:
     from . import api
 
     progress = not args.no_progress
+    if args.command == "demo":
+        return _demo(args, progress)
     if args.command == "compare":
         res = api.compare(args.model_a, args.model_b, n_tokens=args.tokens, layers=args.layers,
                           base_a=args.base_a, base_b=args.base_b, progress=progress)
