@@ -75,7 +75,7 @@ class Checkpoint:
         t0 = time.perf_counter()
         t = self._read(name, rows)
         raw = t.contiguous()
-        h = hashlib.sha256(raw.view(torch.uint8).numpy().tobytes() if raw.numel() else b"")
+        h = hashlib.sha256(memoryview(raw.view(torch.uint8).numpy()) if raw.numel() else b"")
         key = name if rows is None else f"{name}[{len(rows)} rows]"
         self.stats.tensors[key] = h.hexdigest()
         out = raw.to(torch.float32)
