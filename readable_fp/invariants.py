@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from . import __version__, adapters
@@ -37,7 +36,7 @@ class Invariants:
     layers: list[int]  # absolute layer indices, in order
     n_layers: int
     terms: dict[str, torch.Tensor]  # "attn@28" -> T x T
-    info: dict = field(default_factory=dict)  # what was read: format, architecture, dtype, bytes, seconds
+    info: dict = field(default_factory=dict)  # what was read: format, architecture, dtype, bytes, seconds (not saved)
 
     def keys(self) -> list[str]:
         return [f"{t}@{i}" for i in self.layers for t in TERMS]
@@ -50,13 +49,16 @@ class Invariants:
             rms = float(m.pow(2).mean().sqrt()) or 1.0
             tensors[k] = (m / rms).to(torch.float16).contiguous()
             scales[k] = rms
+        # Timings differ from run to run; they stay in memory (the report shows them) but are
+        # not saved, so the same checkpoint always gives the same file, byte for byte.
+        info = {k: v for k, v in self.info.items() if k not in _UNSAVED_INFO}
         meta = {"kind": FILE_KIND, "version": __version__, "probes": json.dumps(self.probes, ensure_ascii=False),
                 "layers": json.dumps(self.layers), "n_layers": str(self.n_layers),
-                "scales": json.dumps(scales), "info": json.dumps(self.info)}
+                "scales": json.dumps(scales), "info": json.dumps(info)}
         path = Path(path)
         tmp = path.with_name(path.name + ".partial")
         try:
-            save_file(tensors, str(tmp), metadata=meta)
+            _write_safetensors(tensors, tmp, meta)
             os.replace(tmp, path)  # never leave a half-written file under the real name
         finally:
             tmp.unlink(missing_ok=True)
@@ -85,6 +87,33 @@ class Invariants:
         idx = torch.as_tensor([pos[s] for s in probes], dtype=torch.long)
         terms = {k: v[idx][:, idx] for k, v in self.terms.items()}
         return Invariants(list(probes), self.layers, self.n_layers, terms, self.info)
+
+
+_UNSAVED_INFO = ("seconds",)
+_ST_DTYPES = {torch.float16: "F16", torch.float32: "F32"}
+
+
+def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """A standard safetensors file with a deterministic header.
+
+    `safetensors.torch.save_file` orders the metadata through a randomly seeded hash map, so
+    two saves of the same terms differ in their header bytes; here keys are sorted.
+    """
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    head += b" " * (-len(head) % 8)  # tensor data starts 8-byte aligned, as safetensors writes it
+    with open(path, "wb") as f:
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        for data in blobs:
+            f.write(data)
 
 
 def resolve_layers(spec, n_layers: int) -> list[int]:
@@ -158,11 +187,13 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
     with torch.no_grad():
         for i in bar:
             L = adapter.layer(cfg, i, get)
+            if L.q.dim() != 2 or L.q.shape[1] != X.shape[1]:  # before L.check, which takes q's width as given
+                raise FingerprintError(f"{ckpt.source}: layer {i}: q has shape {tuple(L.q.shape)}, "
+                                       f"but the embeddings have width {X.shape[1]}")
             L.check(f"{ckpt.source} layer {i}")
-            if L.q.shape[1] != X.shape[1]:
-                raise FingerprintError(f"{ckpt.source}: layer {i} reads width {L.q.shape[1]} but embeddings have width {X.shape[1]}")
             for t, m in layer_terms(X, L).items():
                 terms[f"{t}@{i}"] = m
+            del L  # a 7B layer is ~1 GB in float32: never hold two
     info = {"source": str(ckpt.source), "format": ckpt.fmt, "architecture": cfg.get("model_type"),
             "dtype": ckpt.dtype_summary(), "bytes_read": ckpt.stats.bytes_read,
             "seconds": round(time.perf_counter() - t0, 3), "tensors": dict(ckpt.stats.tensors)}

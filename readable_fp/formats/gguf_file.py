@@ -5,6 +5,8 @@ Hugging Face; the numpy view `gguf` hands out is already `out x in`.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -14,6 +16,26 @@ from ..errors import FingerprintError
 # GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
 _NORMAL = 1
 _STYLE = {"gpt2": "byte_bpe", "llama": "sentencepiece", "bert": "sentencepiece", "t5": "sentencepiece"}
+
+
+def _reader_error(e: Exception) -> str:
+    """gguf's reader errors, in words a user can act on."""
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    unknown = re.search(r"(\d+)\)? is not a valid GGMLQuantizationType", msg)
+    if unknown:
+        return (f"a tensor has type id {unknown.group(1)}, which gguf {_gguf_version()} does not know; "
+                "the file is corrupt or newer than the installed gguf package")
+    if "cannot reshape" in msg or "out of bounds" in msg or "size must be a divisor" in msg:
+        return f"truncated or corrupt: its header describes more data than the file holds ({msg})"
+    return msg
+
+
+def _gguf_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("gguf")
+    except Exception:  # pragma: no cover
+        return "(unknown version)"
 
 
 class GGUFCheckpoint(Checkpoint):
@@ -27,8 +49,7 @@ class GGUFCheckpoint(Checkpoint):
         try:
             self.reader = GGUFReader(path)
         except Exception as e:  # unknown tensor types and truncation surface as ValueError/KeyError
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise FingerprintError(f"{path}: unreadable GGUF file ({msg})") from None
+            raise FingerprintError(f"{path}: unreadable GGUF file ({_reader_error(e)})") from None
         self._tensors = {t.name: t for t in self.reader.tensors}
         arch = self._field("general.architecture")
         if arch is None:

@@ -58,7 +58,7 @@ class HFDirCheckpoint(Checkpoint):
         self.config = read_config(self.dir)
         self._fetch = fetch
         self._where: dict[str, str] = {}  # tensor name -> weight file name
-        self._handles: dict[str, object] = {}
+        self._handles: dict[str, tuple[str, list[str]]] = {}  # safetensors file -> (path, tensor names)
         self._bin: dict[str, dict[str, torch.Tensor]] = {}
         self._meta: dict[str, tuple[tuple[int, ...], str]] = {}
         self._index_weights()
@@ -104,20 +104,21 @@ class HFDirCheckpoint(Checkpoint):
     def _open(self, fname: str):
         """Open a weight file once and return its tensor names."""
         if fname in self._handles:
-            return self._handles[fname].keys()
+            return self._handles[fname][1]
         if fname in self._bin:
             return self._bin[fname].keys()
         path = self._path(fname)
         if fname.endswith(".safetensors"):
             try:
-                h = safe_open(path, framework="pt")
-                for n in h.keys():
-                    sl = h.get_slice(n)
-                    self._meta[n] = (tuple(sl.get_shape()), sl.get_dtype())
+                with safe_open(path, framework="pt") as h:
+                    keys = list(h.keys())
+                    for n in keys:
+                        sl = h.get_slice(n)
+                        self._meta[n] = (tuple(sl.get_shape()), sl.get_dtype())
             except (SafetensorError, OSError, ValueError) as e:
                 raise FingerprintError(f"{path}: unreadable safetensors file ({str(e).splitlines()[0]})") from None
-            self._handles[fname] = h
-            return h.keys()
+            self._handles[fname] = (path, keys)
+            return keys
         sd = load_torch_weights(path)
         self._bin[fname] = sd
         for n, t in sd.items():
@@ -159,19 +160,24 @@ class HFDirCheckpoint(Checkpoint):
             t = t if rows is None else t[torch.as_tensor(list(rows), dtype=torch.long)]
             self.stats.bytes_read += t.numel() * t.element_size()
             return t
-        sl = self._handles[fname].get_slice(name)
         try:
-            if rows is None:
-                t = sl[:]
-            else:
-                parts = [sl[a:b] for a, b in _runs(rows)]
-                t = torch.cat(parts) if parts else torch.empty((0,) + shape[1:])
-                order = {r: i for i, r in enumerate(sorted(set(rows)))}
-                t = t[torch.as_tensor([order[r] for r in rows], dtype=torch.long)]
+            # Opened per tensor: the memory map (and the pages it touched) goes away with the
+            # handle, so peak RSS is one tensor, not every tensor read so far.
+            with safe_open(self._handles[fname][0], framework="pt") as h:
+                t = self._slice(h.get_slice(name), rows, shape)
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise FingerprintError(f"{self.source}: cannot read tensor '{name}' ({str(e).splitlines()[0]})") from None
         self.stats.bytes_read += t.numel() * _ST_BYTES.get(dtype, 4)
         return t
+
+    @staticmethod
+    def _slice(sl, rows, shape):
+        if rows is None:
+            return sl[:]
+        parts = [sl[a:b] for a, b in _runs(rows)]
+        t = torch.cat(parts) if parts else torch.empty((0,) + tuple(shape[1:]))
+        order = {r: i for i, r in enumerate(sorted(set(rows)))}
+        return t[torch.as_tensor([order[r] for r in rows], dtype=torch.long)]
 
 
 def load_torch_weights(path: str) -> dict[str, torch.Tensor]:
@@ -184,10 +190,7 @@ def load_torch_weights(path: str) -> dict[str, torch.Tensor]:
         else:
             raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({str(e).splitlines()[0]})") from None
     except Exception as e:  # weights_only raises UnpicklingError for code; zip errors for truncation
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            msg = "it holds pickled objects other than plain tensors; refusing to unpickle them"
-        raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({msg})") from None
+        raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({_load_error(e)})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -199,4 +202,11 @@ def _load_unmapped(path: str):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({str(e).splitlines()[0]})") from None
+        raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({_load_error(e)})") from None
+
+
+def _load_error(e: Exception) -> str:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "weights_only" in str(e) or "Unsupported global" in str(e):
+        return "it holds pickled objects other than plain tensors; refusing to unpickle them"
+    return msg

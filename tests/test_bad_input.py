@@ -1,0 +1,289 @@
+"""Bad input: every case exits non-zero with exactly one line on stderr, `readable-fp: error: ...`,
+no traceback, no hang, and no output file (not even a partial one) left behind.
+
+Each case runs the command line in a process of its own, with a time limit (see `results`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from helpers import LLAMA_TINY, save_tiny, word, write_tokenizer
+from test_formats import write_gguf
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 120
+
+
+class _RunsCode:
+    """Unpickling this would create a file: the proof that a checkpoint's pickle was executed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _edit_config(d: Path, **changes) -> Path:
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.update(changes)
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    b = path.read_bytes()
+    path.write_bytes(b[: int(len(b) * keep)])
+
+
+def _gguf_tensor_type_offset(path: Path, index: int = 0) -> int:
+    """File offset of the ggml type id (uint32) in the tensor-info record of tensor `index`."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    f = reader.tensors[index].field  # parts: name length, name, n_dims, dims, type, data offset
+    off = f.offset + sum(int(p.nbytes) for p in f.parts[:4])
+    assert int(f.parts[4][0]) == int(reader.tensors[index].tensor_type)
+    del reader
+    return off
+
+
+def _build_cases(root: Path) -> dict[str, dict]:
+    """name -> {"args": CLI args, "out": output file that must not appear, "says": words the message must hold}."""
+    good = root / "good"
+    save_tiny("llama", good, **LLAMA_TINY)
+    gguf_good = write_gguf(good, root / "good.gguf")
+    cases: dict[str, dict] = {}
+
+    def inv_case(name, model, says, *extra):
+        out_dir = root / "out" / name
+        out_dir.mkdir(parents=True)
+        cases[name] = {"args": ["invariants", str(model), "-o", str(out_dir / "fp.safetensors"), *extra],
+                       "out": out_dir, "says": says}
+
+    def cmp_case(name, a, b, says):
+        cases[name] = {"args": ["compare", str(a), str(b)], "out": None, "says": says}
+
+    inv_case("missing_path", root / "does-not-exist", "no such file")
+    inv_case("missing_relative_path", "./nope/model.gguf", "no such file")
+
+    (root / "garbage.safetensors").write_bytes(os.urandom(4096))
+    inv_case("garbage_safetensors_file", root / "garbage.safetensors", "not a model")
+    (root / "garbage.gguf").write_bytes(os.urandom(4096))
+    inv_case("garbage_gguf", root / "garbage.gguf", "unreadable GGUF")
+    d = root / "garbage_dir"
+    d.mkdir()
+    shutil.copy(good / "config.json", d)
+    (d / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00" + os.urandom(4096))
+    inv_case("garbage_model_safetensors", d, "unreadable safetensors")
+
+    d = _copy(good, root / "truncated_st")
+    _truncate(d / "model.safetensors")
+    inv_case("truncated_safetensors", d, "unreadable safetensors")
+    shutil.copy(gguf_good, root / "truncated.gguf")
+    _truncate(root / "truncated.gguf")
+    inv_case("truncated_gguf", root / "truncated.gguf", "truncated")
+    d = root / "truncated_bin"
+    d.mkdir()
+    shutil.copy(good / "config.json", d)
+    torch.save(load_file(str(good / "model.safetensors")), d / "pytorch_model.bin")
+    _truncate(d / "pytorch_model.bin")
+    inv_case("truncated_bin", d, "unreadable PyTorch checkpoint")
+
+    d = root / "config_only"
+    d.mkdir()
+    shutil.copy(good / "config.json", d)
+    shutil.copy(good / "tokenizer.json", d)
+    inv_case("config_without_weights", d, "no weights")
+    d = _edit_config(_copy(good, root / "mamba"), model_type="mamba", architectures=["MambaForCausalLM"])
+    inv_case("unsupported_architecture", d, "unsupported architecture 'mamba'")
+    d = _copy(good, root / "bad_json")
+    (d / "config.json").write_text('{"model_type": "llama",')
+    inv_case("invalid_json_config", d, "not valid JSON")
+
+    for name, zipped in (("pickle_with_code", True), ("legacy_pickle_with_code", False)):
+        d = root / name
+        d.mkdir()
+        shutil.copy(good / "config.json", d)
+        marker = root / f"{name}.EXECUTED"
+        torch.save({"model.embed_tokens.weight": torch.zeros(4, 4), "evil": _RunsCode(marker)},
+                   d / "pytorch_model.bin", _use_new_zipfile_serialization=zipped)
+        inv_case(name, d, "plain tensors")
+        cases[name]["marker"] = marker
+
+    d = _edit_config(_copy(good, root / "heads"), num_attention_heads=5, num_key_value_heads=5)
+    inv_case("head_counts_do_not_fit", d, "heads")
+    d = _copy(good, root / "q_shape")
+    sd = load_file(str(d / "model.safetensors"))
+    sd["model.layers.2.self_attn.q_proj.weight"] = torch.randn(64, 48)
+    save_file(sd, str(d / "model.safetensors"), metadata={"format": "pt"})
+    inv_case("q_proj_wrong_shape", d, "q has shape (64, 48)")
+
+    shutil.copy(gguf_good, root / "unknown_type.gguf")
+    off = _gguf_tensor_type_offset(root / "unknown_type.gguf")
+    with open(root / "unknown_type.gguf", "r+b") as f:
+        f.seek(off)
+        f.write((250).to_bytes(4, "little"))
+    inv_case("gguf_unknown_tensor_type", root / "unknown_type.gguf", "type id 250")
+
+    cases["output_directory_missing"] = {
+        "args": ["invariants", str(good), "-o", str(root / "no" / "such" / "dir" / "fp.safetensors")],
+        "out": root / "no", "says": "output directory does not exist"}
+    (root / "out_is_dir").mkdir()
+    cases["output_is_a_directory"] = {"args": ["invariants", str(good), "-o", str(root / "out_is_dir")],
+                                      "out": root / "out_is_dir", "says": "is a directory"}
+
+    d = _copy(good, root / "other_vocab")  # shares only 30 ordinary token strings with `good`
+    tokens = ["<s0>", "<s1>"] + [word(i) + "x" for i in range(480)] + [word(i) for i in range(30)]
+    write_tokenizer(d, 512, tokens=tokens)
+    cmp_case("too_few_shared_probe_tokens", good, d, "share only 30 probe tokens")
+
+    fp = root / "fp.safetensors"
+    # written in-process (fast); the truncated copy must fail to load in the CLI
+    import readable_fp
+    readable_fp.invariants(good, n_tokens=64, progress=False).save(fp)
+    shutil.copy(fp, root / "truncated_fp.safetensors")
+    _truncate(root / "truncated_fp.safetensors")
+    cmp_case("truncated_invariants_file", root / "truncated_fp.safetensors", good, "unreadable invariants file")
+
+    d = root / "lora_no_base"
+    d.mkdir()
+    (d / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 2, "lora_alpha": 2,
+                                                       "base_model_name_or_path": str(root / "gone")}))
+    save_file({"base_model.model.model.layers.2.self_attn.q_proj.lora_A.weight": torch.zeros(2, 64),
+               "base_model.model.model.layers.2.self_attn.q_proj.lora_B.weight": torch.zeros(64, 2)},
+              str(d / "adapter_model.safetensors"))
+    inv_case("lora_base_missing", d, "no such file")
+    return cases
+
+
+# Each case runs in a process of its own. Starting a fresh interpreter costs seconds (importing
+# torch), so most cases fork from one driver interpreter that has imported readable_fp once:
+# the child points file descriptors 1 and 2 at files, runs the console script's `main`, and
+# exits with its code as `python -m readable_fp.cli` would (an uncaught exception prints its
+# traceback). A few cases also run as a plain `python -m readable_fp.cli` to keep that honest.
+_DRIVER = r"""
+import json, os, sys, time, traceback
+from readable_fp.cli import main
+cases, timeout = json.load(open(sys.argv[1])), float(sys.argv[2])
+results = {}
+for name, c in cases.items():
+    out, err = c["dir"] + "/stdout", c["dir"] + "/stderr"
+    pid = os.fork()
+    if pid == 0:
+        rc = 1
+        try:
+            os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
+            os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+            os.chdir(c["cwd"])
+            sys.argv = ["readable-fp", *c["args"]]
+            try:
+                rc = main(c["args"])
+            except SystemExit as e:
+                rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()
+                rc = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(rc if isinstance(rc, int) else 1)
+    t0, hung = time.monotonic(), False
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() - t0 > timeout:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            hung, status = True, 9
+            break
+        time.sleep(0.01)
+    results[name] = {"rc": os.waitstatus_to_exitcode(status) if not hung else None, "hung": hung,
+                     "stdout": open(out).read(), "stderr": open(err).read()}
+json.dump(results, open(sys.argv[3], "w"))
+"""
+EXEC_CASES = ("missing_path", "pickle_with_code", "gguf_unknown_tensor_type")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    cases = _build_cases(root)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    spec = {}
+    for name, case in cases.items():
+        (root / "run" / name).mkdir(parents=True)
+        spec[name] = {"args": [*case["args"], "--no-progress"], "cwd": str(root), "dir": str(root / "run" / name)}
+    (root / "cases.json").write_text(json.dumps(spec))
+    procs = {"driver": subprocess.Popen([sys.executable, "-c", _DRIVER, str(root / "cases.json"), str(TIMEOUT_S),
+                                         str(root / "results.json")], cwd=root, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)}
+    for name in EXEC_CASES:
+        procs[name] = subprocess.Popen([sys.executable, "-m", "readable_fp.cli", *spec[name]["args"]], cwd=root,
+                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: dict[str, dict] = {}
+    for name, p in procs.items():
+        try:
+            stdout, stderr = p.communicate(timeout=TIMEOUT_S * (len(cases) if name == "driver" else 1))
+            hung = False
+        except subprocess.TimeoutExpired:
+            p.kill()
+            stdout, stderr = p.communicate()
+            hung = True
+        if name == "driver":
+            assert not hung and p.returncode == 0, f"the case driver failed: {stderr[-2000:]}"
+            for case, r in json.loads((root / "results.json").read_text()).items():
+                out[case] = {**cases[case], **r}
+        else:
+            out[f"{name} (exec)"] = {**cases[name], "rc": p.returncode, "stdout": stdout, "stderr": stderr,
+                                     "hung": hung}
+    return out
+
+
+CASES = ["missing_path", "missing_relative_path", "garbage_safetensors_file", "garbage_gguf",
+         "garbage_model_safetensors", "truncated_safetensors", "truncated_gguf", "truncated_bin",
+         "config_without_weights", "unsupported_architecture", "invalid_json_config", "pickle_with_code",
+         "legacy_pickle_with_code", "head_counts_do_not_fit", "q_proj_wrong_shape", "gguf_unknown_tensor_type",
+         "output_directory_missing", "output_is_a_directory", "too_few_shared_probe_tokens",
+         "truncated_invariants_file", "lora_base_missing"]
+
+
+def test_every_case_is_listed(results):
+    assert sorted(results) == sorted(CASES + [f"{c} (exec)" for c in EXEC_CASES])
+
+
+@pytest.mark.parametrize("case", CASES + [f"{c} (exec)" for c in EXEC_CASES])
+def test_bad_input_gives_one_clear_line(results, case):
+    r = results[case]
+    assert not r["hung"], f"{case}: still running after {TIMEOUT_S} s"
+    assert r["rc"] not in (0, None) and r["rc"] > 0, (r["rc"], r["stderr"])
+    assert "Traceback" not in r["stderr"] and "Traceback" not in r["stdout"]
+    lines = r["stderr"].splitlines()
+    assert len(lines) == 1, r["stderr"]
+    line = lines[0]
+    assert line.startswith("readable-fp: error: ") and len(line) > len("readable-fp: error: ") + 10, line
+    assert "run with --debug" not in line, f"an unforeseen exception, not a FingerprintError: {line}"
+    assert r["says"] in line, line
+    assert r["stdout"] == "", r["stdout"]
+    if r["out"] is not None:
+        left = [p for p in Path(r["out"]).rglob("*") if p.is_file()] if Path(r["out"]).exists() else []
+        assert not left, left
+    if "marker" in r:
+        assert not Path(r["marker"]).exists(), "the pickle's code was run"
