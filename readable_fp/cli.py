@@ -19,8 +19,15 @@ def _add_reading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes get the same single line as every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"readable-fp: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="readable-fp",
         description="Human-readable fingerprints of language models, computed from their weights alone. "
                     "MODEL is a local Hugging Face directory (safetensors, sharded, or pytorch_model*.bin), "

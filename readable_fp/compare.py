@@ -5,10 +5,8 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from .errors import FingerprintError
-from .invariants import Invariants
+from .invariants import MIN_PROBES, Invariants
 from .terms import TERMS, cosine
-
-MIN_SHARED_PROBES = 32
 
 
 @dataclass
@@ -61,8 +59,8 @@ def compare_invariants(a: Invariants, b: Invariants) -> Comparison:
     """ICS = 100 x the cosine of the concatenated, centred, unit-norm terms = mean of per-term cosines."""
     in_b = set(b.probes)
     shared = [s for s in a.probes if s in in_b]
-    if len(shared) < MIN_SHARED_PROBES:
-        raise FingerprintError(f"the two models share only {len(shared)} probe tokens (need {MIN_SHARED_PROBES}); "
+    if len(shared) < MIN_PROBES:
+        raise FingerprintError(f"the two models share only {len(shared)} probe tokens (need {MIN_PROBES}); "
                                "their vocabularies are too different to compare")
     if len(a.layers) != len(b.layers):
         raise FingerprintError(f"different numbers of layers selected ({len(a.layers)} vs {len(b.layers)})")

@@ -28,6 +28,7 @@ from .vocab import choose_probes, probe_table
 FILE_KIND = "readable-fp/invariants"
 DEFAULT_TOKENS = 4096
 DEFAULT_LAYERS = (-2, -1)
+MIN_PROBES = 32  # below this the terms are too small a sample to tell models apart
 
 
 @dataclass
@@ -51,7 +52,10 @@ class Invariants:
             scales[k] = rms
         # Timings differ from run to run; they stay in memory (the report shows them) but are
         # not saved, so the same checkpoint always gives the same file, byte for byte.
+        # The source's directory is left out too, so copies of a model in two places give one file.
         info = {k: v for k, v in self.info.items() if k not in _UNSAVED_INFO}
+        if "source" in info:
+            info["source"] = Path(str(info["source"]).rstrip("/")).name
         meta = {"kind": FILE_KIND, "version": __version__, "probes": json.dumps(self.probes, ensure_ascii=False),
                 "layers": json.dumps(self.layers), "n_layers": str(self.n_layers),
                 "scales": json.dumps(scales), "info": json.dumps(info)}
@@ -167,6 +171,8 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
     table = probe_ids(ckpt)
     if probes is None:
         probes = choose_probes([table], n_tokens)
+        if len(probes) < MIN_PROBES:
+            raise FingerprintError(f"{ckpt.source}: only {len(probes)} usable probe tokens (need {MIN_PROBES})")
     else:
         probes = [s for s in probes if s in table]
     if len(probes) < 2:

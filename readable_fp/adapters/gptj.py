@@ -1,2 +1,30 @@
-"""gptj: not written yet."""
-FAMILIES: tuple[str, ...] = ()
+"""GPT-J: separate `attn.{q,k,v,out}_proj` and an MLP `mlp.fc_in` / `mlp.fc_out`.
+
+The block is parallel: a single LayerNorm `ln_1` feeds both attention and the MLP (there is
+no `ln_2`), so its gain is folded into q, k, v *and* into the MLP's input weights.
+GPT-J's rotary embedding (rotate-every-two on the first `rotary_dim` dims) acts inside each
+head and so never enters the terms.
+"""
+from __future__ import annotations
+
+from . import Layer, first
+
+FAMILIES = ("gptj",)
+
+
+def n_layers(cfg):
+    return first(cfg, "n_layer", "num_hidden_layers")
+
+
+def embedding(cfg, get):
+    return "wte.weight"
+
+
+def layer(cfg, i, get):
+    p = f"h.{i}."
+    h = first(cfg, "n_head", "num_attention_heads")
+    ln = get(p + "ln_1.weight")
+    return Layer(q=get(p + "attn.q_proj.weight"), k=get(p + "attn.k_proj.weight"),
+                 v=get(p + "attn.v_proj.weight"), o=get(p + "attn.out_proj.weight"),
+                 up=get(p + "mlp.fc_in.weight"), down=get(p + "mlp.fc_out.weight"),
+                 n_heads=h, n_kv=h, attn_gain=ln, ffn_gain=ln)
