@@ -317,7 +317,7 @@ def full_load_invariants(directory: str, n_tokens: int):
     from transformers import AutoModelForCausalLM
 
     from readable_fp.adapters import Layer
-    from readable_fp.invariants import DEFAULT_LAYERS, Invariants, resolve_layers
+    from readable_fp.model_terms import DEFAULT_LAYERS, Invariants, resolve_layers
     from readable_fp.terms import layer_terms
     from readable_fp.vocab import choose_probes, load_hf_vocab, probe_table
 
@@ -461,7 +461,7 @@ def main(argv=None) -> int:
             chk = {"speedup": speed, "mem_ratio": mem, "target": TARGET_SMALL, "pass": ok if applicable else None}
             if check:
                 from readable_fp.compare import compare_invariants
-                from readable_fp.invariants import Invariants
+                from readable_fp.model_terms import Invariants
                 c = compare_invariants(Invariants.load(tmp / "full.safetensors"), Invariants.load(tmp / "ours.safetensors"))
                 chk["ics_full_vs_ours"] = c.ics
                 chk["ics_per_term"] = {f"{t.term}@{t.layer_a}": t.ics for t in c.terms}

@@ -9,7 +9,7 @@ from typing import Union
 from .checkpoint import Checkpoint
 from .compare import Comparison, compare_invariants
 from .errors import FingerprintError
-from .invariants import DEFAULT_TOKENS, FILE_KIND, Invariants, compute, probe_ids
+from .model_terms import DEFAULT_TOKENS, FILE_KIND, Invariants, compute, probe_ids
 from .vocab import choose_probes
 
 Model = Union[str, os.PathLike, Checkpoint, Invariants]

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .errors import FingerprintError
-from .invariants import DEFAULT_TOKENS
+from .model_terms import DEFAULT_TOKENS
 
 
 def _add_reading_options(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from .errors import FingerprintError
-from .invariants import MIN_PROBES, Invariants
+from .model_terms import MIN_PROBES, Invariants
 from .terms import TERMS, cosine
 
 

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 import readable_fp
 from readable_fp import adapters
 from readable_fp.cli import main as cli_main
-from readable_fp.invariants import Invariants
+from readable_fp.model_terms import Invariants
 
 from helpers import LLAMA_TINY, save_tiny, write_tokenizer
 

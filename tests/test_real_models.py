@@ -1,0 +1,233 @@
+"""Real weights, no mocks: derived pairs must score high, unrelated real models low.
+
+Derived pairs:
+- SmolLM2-135M-Instruct (GGUF Q4_1) against its own Q4_0 re-quantisation, written here with
+  `gguf.GGUFWriter` (every metadata field copied, every matrix dequantised and re-quantised);
+- SmolLM2 against a short real fine-tune of it: loaded through transformers from the GGUF,
+  trained for a few dozen AdamW steps on CPU, saved as safetensors with its tokenizer.
+Unrelated pairs: every pair among SmolLM2, Gemma-3-270m and all-MiniLM-L6-v2.
+
+The transformers-dequantised SmolLM2 (the fine-tune's step 0) also checks the GGUF reader:
+its terms must equal ours, which only holds if the llama q/k row permutation is undone right.
+
+Figures are printed (run with -s to see them); thresholds sit well inside what the data
+shows, with the measured values given beside each assertion.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from readable_fp import adapters, api
+from readable_fp.adapters import suffix_getter
+from readable_fp.formats.gguf_file import GGUFCheckpoint
+from readable_fp.formats.safetensors_dir import HFDirCheckpoint
+
+N_TOKENS = 1024
+FT_STEPS = int(os.environ.get("RFP_FT_STEPS", "24"))
+FT_BATCH, FT_SEQ, FT_LR = 4, 64, 1e-4
+
+# Measured on this project's machine (1024 probe tokens, last two layers): Q4_0 re-quantisation
+# 98.2; transformers-dequantised step 0 100.00; unrelated pairs 0.9-2.7.
+UNRELATED_MAX = 15.0
+REQUANT_MIN = 97.0
+STEP0_MIN = 99.99
+
+
+def _ics(a, b, **kw) -> float:
+    return api.compare(a, b, n_tokens=N_TOKENS, progress=False, **kw)
+
+
+def _report(label: str, cmp) -> None:
+    terms = " ".join(f"{t.term}@{t.layer_a}={t.ics:.2f}" for t in cmp.terms)
+    print(f"\n[ICS] {label}: {cmp.ics:.2f}  ({cmp.n_tokens} probes; {terms})")
+
+
+# --- checkpoints, opened once (parsing a GGUF's tokenizer metadata takes seconds) ------------
+@pytest.fixture(scope="session")
+def smollm2(smollm2_gguf):
+    return GGUFCheckpoint(str(smollm2_gguf))
+
+
+@pytest.fixture(scope="session")
+def gemma(gemma_gguf):
+    return GGUFCheckpoint(str(gemma_gguf))
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_dir):
+    return HFDirCheckpoint(minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def smollm2_q4_0(smollm2_gguf, tmp_path_factory):
+    """SmolLM2 re-quantised to Q4_0: metadata copied, 2-D tensors dequantised and re-quantised, 1-D kept in F32."""
+    import gguf
+    from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter
+
+    out = tmp_path_factory.mktemp("requant") / "SmolLM2-135M-Instruct.Q4_0.gguf"
+    reader = GGUFReader(str(smollm2_gguf))
+    writer = GGUFWriter(str(out), reader.fields["general.architecture"].contents())
+    for field in reader.fields.values():
+        # general.architecture is written by the GGUFWriter itself; GGUF.* are virtual fields
+        if field.name == "general.architecture" or field.name.startswith("GGUF."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    for t in reader.tensors:
+        shape = tuple(int(s) for s in reversed(t.shape))
+        x = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
+        if x.ndim == 2:
+            writer.add_tensor(t.name, gguf.quants.quantize(x, GGMLQuantizationType.Q4_0),
+                              raw_dtype=GGMLQuantizationType.Q4_0)
+        else:
+            writer.add_tensor(t.name, x)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def unrelated(smollm2, gemma, minilm):
+    pairs = {"SmolLM2 vs Gemma-3-270m": (smollm2, gemma), "SmolLM2 vs all-MiniLM": (smollm2, minilm),
+             "Gemma-3-270m vs all-MiniLM": (gemma, minilm)}
+    out = {}
+    for label, (a, b) in pairs.items():
+        c = _ics(a, b)
+        _report(label, c)
+        out[label] = c.ics
+    return out
+
+
+@pytest.fixture(scope="session")
+def requant_ics(smollm2, smollm2_q4_0):
+    c = _ics(smollm2, str(smollm2_q4_0))
+    _report("SmolLM2 Q4_1 vs its Q4_0 re-quantisation", c)
+    return c
+
+
+# --- transformers: step 0 and a short real fine-tune -----------------------------------------
+TEXT = """\
+The lighthouse stood at the edge of the cliff for more than two hundred years. Every night its
+keeper climbed the narrow stairs, trimmed the wick and polished the great lens until it shone.
+Ships passing in the dark counted the flashes and knew exactly where they were.
+In the spring the village held a market in the square. Farmers brought cheese, honey and early
+vegetables; children ran between the stalls while their parents argued about the price of wool.
+A good recipe for bread needs only flour, water, salt and time. Mix the dough, let it rest,
+fold it gently every half hour, and bake it in a very hot oven until the crust sounds hollow.
+Rivers carve valleys slowly. A stream that seems harmless in summer can move boulders when the
+snow melts, and over thousands of years the water shapes the whole landscape around it.
+The library opened at nine. Students queued outside with their notebooks, hoping to find a quiet
+desk by the window before the reading room filled up with people preparing for their exams.
+Mathematics rewards patience: a proof that looks impossible on Monday may become obvious on
+Friday, once the right definition has been written down and the unnecessary cases removed.
+"""
+
+
+@pytest.fixture(scope="session")
+def smollm2_hf(smollm2_gguf, tmp_path_factory):
+    """SmolLM2 dequantised by transformers from the GGUF, saved as safetensors with its tokenizer (step 0)."""
+    pytest.importorskip("accelerate", reason="transformers needs accelerate to load GGUF files")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    t0 = time.perf_counter()
+    d, f = str(smollm2_gguf.parent), smollm2_gguf.name
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    # transformers marks a GGUF-loaded model as quantised and refuses to save it, although on CPU
+    # every weight was dequantised to plain float32 parameters; drop the marker.
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    step0 = tmp_path_factory.mktemp("smollm2_step0")
+    model.save_pretrained(step0)
+    tok.save_pretrained(step0)
+    print(f"\n[time] transformers load + save of SmolLM2 step 0: {time.perf_counter() - t0:.1f} s")
+    return {"dir": step0, "model": model, "tok": tok}
+
+
+@pytest.fixture(scope="session")
+def smollm2_finetuned(smollm2_hf, tmp_path_factory):
+    """A short real fine-tune (AdamW on the text above), saved as safetensors plus tokenizer."""
+    model, tok = smollm2_hf.pop("model"), smollm2_hf.pop("tok")  # trained in place; step 0 is on disk
+    ids = tok(TEXT * 4, return_tensors="pt").input_ids[0]
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=FT_LR)
+    model.train()
+    t0 = time.perf_counter()
+    losses = []
+    for _ in range(FT_STEPS):
+        starts = torch.randint(0, len(ids) - FT_SEQ, (FT_BATCH,), generator=g)
+        batch = torch.stack([ids[s:s + FT_SEQ] for s in starts.tolist()])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    secs = time.perf_counter() - t0
+    print(f"\n[time] fine-tune: {FT_STEPS} AdamW steps of {FT_BATCH}x{FT_SEQ} tokens in {secs:.1f} s; "
+          f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    model.eval()
+    out = tmp_path_factory.mktemp("smollm2_finetuned")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    del model, opt
+    return {"dir": out, "losses": losses}
+
+
+# --- tests -----------------------------------------------------------------------------------
+def test_requantised_gguf_is_written_as_q4_0(smollm2_q4_0):
+    ck = GGUFCheckpoint(str(smollm2_q4_0))
+    assert ck.config["gguf_arch"] == "llama" and ck.config["num_hidden_layers"] == 30
+    assert ck.dtype_name("blk.29.attn_q.weight") == "q4_0"
+    assert ck.dtype_name("blk.29.attn_norm.weight") == "f32"
+    assert ck.vocab is not None and len(ck.vocab.tokens) == 49152
+
+
+def test_requantisation_scores_high(requant_ics, unrelated):
+    ics = requant_ics.ics
+    assert ics >= REQUANT_MIN, f"Q4_1 -> Q4_0 re-quantisation scored only {ics:.2f}"
+    assert min(t.ics for t in requant_ics.terms) >= 95.0
+    assert ics > max(unrelated.values()) + 50
+
+
+def test_unrelated_real_models_score_low(unrelated, requant_ics):
+    for label, ics in unrelated.items():
+        assert abs(ics) < UNRELATED_MAX, f"{label}: {ics:.2f}"
+        assert ics < requant_ics.ics
+
+
+@pytest.mark.slow
+def test_gguf_reader_matches_transformers_dequantisation(smollm2, smollm2_hf):
+    """Our GGUF reader (q/k un-permuted per head) equals transformers' own GGUF conversion."""
+    hf = HFDirCheckpoint(smollm2_hf["dir"])
+    get_a = suffix_getter(smollm2.names(), smollm2.get, smollm2.source)
+    get_b = suffix_getter(hf.names(), hf.get, hf.source)
+    for i in (0, 29):  # the same canonical tensors, norm gains included
+        a = adapters.for_config(smollm2.config, "gguf").layer(smollm2.config, i, get_a)
+        b = adapters.for_config(hf.config, "hf").layer(hf.config, i, get_b)
+        for name in ("q", "k", "v", "o", "up", "down", "attn_gain", "ffn_gain"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert x.shape == y.shape, (i, name)
+            assert torch.allclose(x, y, rtol=1e-5, atol=1e-6), f"layer {i} {name} differs"
+    c = _ics(smollm2, hf, layers=[0, -2, -1])
+    _report("SmolLM2 GGUF reader vs transformers-dequantised step 0", c)
+    assert c.ics >= STEP0_MIN
+
+
+@pytest.mark.slow
+def test_finetune_scores_high(smollm2, smollm2_finetuned, unrelated, requant_ics):
+    c = _ics(smollm2, str(smollm2_finetuned["dir"]))
+    _report(f"SmolLM2 vs its {FT_STEPS}-step fine-tune", c)
+    losses = smollm2_finetuned["losses"]
+    assert losses[-1] < losses[0], "the fine-tune did not train"
+    assert c.ics >= 95.0
+    assert c.ics > max(unrelated.values()) + 50
