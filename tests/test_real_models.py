@@ -15,6 +15,7 @@ shows, with the measured values given beside each assertion.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 
@@ -32,13 +33,14 @@ FT_STEPS = int(os.environ.get("RFP_FT_STEPS", "24"))
 FT_BATCH, FT_SEQ, FT_LR = 4, 64, 1e-4
 
 # Measured on this project's machine (1024 probe tokens, last two layers): Q4_0 re-quantisation
-# 98.2; transformers-dequantised step 0 100.00; unrelated pairs 0.9-2.7.
+# 98.17 (98.17 with 4096 tokens too); transformers-dequantised step 0 100.00; 24-step fine-tune
+# 99.99; unrelated pairs 0.90-2.65.
 UNRELATED_MAX = 15.0
 REQUANT_MIN = 97.0
 STEP0_MIN = 99.99
 
 
-def _ics(a, b, **kw) -> float:
+def _ics(a, b, **kw):
     return api.compare(a, b, n_tokens=N_TOKENS, progress=False, **kw)
 
 
@@ -134,7 +136,8 @@ Friday, once the right definition has been written down and the unnecessary case
 @pytest.fixture(scope="session")
 def smollm2_hf(smollm2_gguf, tmp_path_factory):
     """SmolLM2 dequantised by transformers from the GGUF, saved as safetensors with its tokenizer (step 0)."""
-    pytest.importorskip("accelerate", reason="transformers needs accelerate to load GGUF files")
+    if importlib.util.find_spec("accelerate") is None:
+        pytest.fail("transformers needs 'accelerate' to load GGUF files: pip install accelerate (a test extra)")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     t0 = time.perf_counter()
@@ -180,7 +183,7 @@ def smollm2_finetuned(smollm2_hf, tmp_path_factory):
     model.save_pretrained(out)
     tok.save_pretrained(out)
     del model, opt
-    return {"dir": out, "losses": losses}
+    return {"dir": out, "losses": losses, "step0": smollm2_hf["dir"]}
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -225,9 +228,16 @@ def test_gguf_reader_matches_transformers_dequantisation(smollm2, smollm2_hf):
 
 @pytest.mark.slow
 def test_finetune_scores_high(smollm2, smollm2_finetuned, unrelated, requant_ics):
-    c = _ics(smollm2, str(smollm2_finetuned["dir"]))
+    ft = HFDirCheckpoint(smollm2_finetuned["dir"])
+    c = _ics(smollm2, ft)
     _report(f"SmolLM2 vs its {FT_STEPS}-step fine-tune", c)
     losses = smollm2_finetuned["losses"]
-    assert losses[-1] < losses[0], "the fine-tune did not train"
-    assert c.ics >= 95.0
+    assert losses[-1] < 0.5 * losses[0], f"the fine-tune did not train (loss {losses[0]:.3f} -> {losses[-1]:.3f})"
+    # the weights really moved: relative change of the last layer's matrices
+    step0 = HFDirCheckpoint(smollm2_finetuned["step0"])
+    moved = {n: float((ft.get(n) - step0.get(n)).norm() / step0.get(n).norm())
+             for n in ("model.layers.29.self_attn.q_proj.weight", "model.layers.29.mlp.down_proj.weight")}
+    print("[fine-tune] relative weight change: " + ", ".join(f"{n} {v:.4f}" for n, v in moved.items()))
+    assert all(v > 1e-3 for v in moved.values())
+    assert c.ics >= 99.0  # measured 99.99 (24 steps of 4x64 tokens, lr 1e-4)
     assert c.ics > max(unrelated.values()) + 50

@@ -53,7 +53,6 @@ _NORM_OPS = {"LayerNormalization": (1, 2), "SimplifiedLayerNormalization": (1, N
 # A Hugging Face parameter name: dotted identifiers (no '::', no '/').
 _HF_NAME = re.compile(r"^[A-Za-z_][\w\-]*(\.[\w\-]+)+$")
 _QUANT_SUFFIXES = ("_quantized", "_dequantized", "_quant", "_int8", "_uint8", "_q", "_f", "_fp32")
-_LAYER_INDEX = re.compile(r"(?:^|\.)(?:encoder\.layer|layers|h|layer|blocks)\.(\d+)\.")
 
 
 def _import_onnx():
@@ -269,18 +268,27 @@ class ONNXCheckpoint(Checkpoint):
             self._map[hf] = src
             self._origin[hf] = node
 
-    def _chain_name(self, value: str) -> str | None:
+    def _data_input(self, node) -> str | None:
+        """The operand of a constant-chain node that carries the weight (not its scale or zero point)."""
+        ins = [i for i in node.input if i]
+        if not ins:
+            return None
+        if node.op_type in _ELEMENTWISE and len(ins) > 1:
+            return max(ins, key=lambda i: int(np.prod(self._shape(i))))
+        return ins[0]
+
+    def _chain_name(self, value: str | None) -> str | None:
         """A Hugging Face-like weight name met while walking a constant chain back to storage."""
-        seen = 0
-        while value and seen < 16:
+        for _ in range(16):
+            if not value:
+                return None
             hf = _hf_weight_name(value)
             if hf:
                 return hf
             node = self._producer.get(value)
-            if node is None or node.op_type not in _FOLDABLE or not node.input:
+            if node is None or node.op_type not in _FOLDABLE:
                 return None
-            value = node.input[0]
-            seen += 1
+            value = self._data_input(node)
         return None
 
     def _bias_name(self, out: str) -> str | None:
@@ -296,7 +304,7 @@ class ONNXCheckpoint(Checkpoint):
                             n = _strip_quant_suffix(o)
                             if self._is_const(o) and _HF_NAME.match(n) and n.endswith(".bias"):
                                 return n[: -len("bias")] + "weight"
-                    if c.op_type in ("Cast", "Mul", "Add"):
+                    if c.op_type in ("Cast", "Mul"):  # MatMulInteger -> Cast -> Mul(scales) -> Add(bias)
                         nxt += list(c.output)
             frontier = nxt
         return None
@@ -336,7 +344,8 @@ class ONNXCheckpoint(Checkpoint):
                     self._add(self._linear_name(node, ins[1]), _Src(ins[1], transpose=True), node)
             elif op == "Gemm" and len(ins) >= 2 and self._is_const(ins[1]) and not self._is_const(ins[0]):
                 bias = ins[2] if len(ins) > 2 and ins[2] else None
-                src = _Src(ins[1], transpose=not self._attr(node, "transB", 0), alpha=float(self._attr(node, "alpha", 1.0)))
+                src = _Src(ins[1], transpose=not self._attr(node, "transB", 0),
+                           alpha=float(self._attr(node, "alpha", 1.0)))
                 self._add(self._linear_name(node, ins[1], bias), src, node)
             elif op == "MatMulInteger" and len(ins) >= 2 and self._is_const(ins[1]):
                 scale = self._integer_scale(node)
@@ -351,14 +360,16 @@ class ONNXCheckpoint(Checkpoint):
                 deq = [c for c in self._consumers.get(node.output[0], []) if c.op_type == "DequantizeLinear"]
                 if deq and all(self._is_const(i) for i in deq[0].input[1:] if i):
                     d = deq[0]
-                    src = _Src(ins[0], scale=d.input[1], zero_point=d.input[2] if len(d.input) > 2 and d.input[2] else None)
+                    zp = d.input[2] if len(d.input) > 2 and d.input[2] else None
+                    src = _Src(ins[0], scale=d.input[1], zero_point=zp)
                 self._add(name, src, node)
             elif op in _NORM_OPS:
                 si, bi = _NORM_OPS[op]
                 if len(ins) > si and self._is_const(ins[si]):
                     name = ins[si] if _HF_NAME.match(ins[si]) and ins[si].endswith(".weight") else None
-                    if name is None and bi is not None and len(ins) > bi and _HF_NAME.match(ins[bi]) and ins[bi].endswith(".bias"):
-                        name = ins[bi][: -len("bias")] + "weight"
+                    bias = ins[bi] if bi is not None and len(ins) > bi else ""
+                    if name is None and _HF_NAME.match(bias) and bias.endswith(".bias"):
+                        name = bias[: -len("bias")] + "weight"
                     self._add(name or _scope_name(node.name), _Src(ins[si]), node)
         # Everything else that already carries a Hugging Face name (biases, gains, ...), except the
         # pieces of a quantised weight (its scale feeds only the constant chain that rebuilds it).
@@ -394,7 +405,7 @@ class ONNXCheckpoint(Checkpoint):
 
     def _infer_config(self) -> dict:
         names = list(self._map)
-        cfg: dict = {"model_type": None, "inferred_from": "onnx graph"}
+        cfg: dict = {"model_type": None}
         q0 = self._find("encoder.layer.0.attention.self.query.weight")
         emb = self._find("embeddings.word_embeddings.weight")
         if q0 is None or emb is None:
@@ -470,11 +481,13 @@ class ONNXCheckpoint(Checkpoint):
                 return self._onnx.helper.tensor_dtype_to_string(t.data_type).replace("TensorProto.", "").lower() \
                     if t.data_type in _packed_types(self._onnx) else str(self._np_dtype(t.data_type))
             node = self._producer.get(v)
-            if node is None or not node.input:
+            if node is None:
                 break
             if node.op_type == "Constant":
                 return str(self._value(v).dtype)
-            v = node.input[0]
+            v = self._data_input(node)
+            if v is None:
+                break
         return "?"
 
     def dtype_summary(self) -> str:
