@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Union
 
@@ -27,6 +28,15 @@ def _is_invariants_file(p: Path) -> bool:
 
 
 def open_model(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
+    """See `_open`; also records how long opening took, for the report."""
+    t0 = time.perf_counter()
+    m = _open(ref, base)
+    if isinstance(m, Checkpoint) and not hasattr(m, "open_seconds"):
+        m.open_seconds = time.perf_counter() - t0
+    return m
+
+
+def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
     """A local HF directory, a .gguf file, a PEFT LoRA directory, a Hub repo id, or an
     invariants file -> a lazily read `Checkpoint` (or the loaded `Invariants`).
 
@@ -48,10 +58,10 @@ def open_model(ref: Model, base: Model | None = None) -> Checkpoint | Invariants
         if (p / "config.json").is_file():
             from .formats.safetensors_dir import HFDirCheckpoint
             return HFDirCheckpoint(p)
-        ggufs = sorted(p.glob("*.gguf"))
-        if len(ggufs) == 1:
-            return open_model(ggufs[0])
-        raise FingerprintError(f"{s}: not a model directory (no config.json, adapter_config.json or single .gguf)")
+        single = sorted(p.glob("*.gguf")) or sorted(p.glob("*.onnx"))
+        if len(single) == 1:
+            return open_model(single[0])
+        raise FingerprintError(f"{s}: not a model directory (no config.json, adapter_config.json, or single .gguf or .onnx)")
     if not os.access(p, os.R_OK):
         raise FingerprintError(f"{s}: permission denied")
     if p.suffix == ".gguf":
@@ -106,7 +116,8 @@ def compare(a: Model, b: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, bas
     """
     ma, mb = open_model(a, base_a), open_model(b, base_b)
     if isinstance(ma, Checkpoint) and isinstance(mb, Checkpoint):
-        probes = choose_probes([probe_ids(ma), probe_ids(mb)], n_tokens)
+        by_id = ma.vocab is None or mb.vocab is None
+        probes = choose_probes([probe_ids(ma, by_id), probe_ids(mb, by_id)], n_tokens)
         ia = compute(ma, probes, layers=layers, progress=progress)
         ib = compute(mb, probes, layers=layers, progress=progress)
     elif isinstance(ma, Checkpoint):

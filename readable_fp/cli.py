@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="readable-fp",
         description="Human-readable fingerprints of language models, computed from their weights alone. "
                     "MODEL is a local Hugging Face directory (safetensors, sharded, or pytorch_model*.bin), "
-                    "a .gguf file, a PEFT LoRA adapter directory, a Hub repo id, or a saved invariants file.")
+                    "a .gguf file, an .onnx export, a PEFT LoRA adapter directory, a Hub repo id, or a saved invariants file.")
     ap.add_argument("--version", action="version", version=f"readable-fp {__version__}")
     ap.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")

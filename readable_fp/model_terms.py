@@ -140,13 +140,23 @@ def resolve_layers(spec, n_layers: int) -> list[int]:
     return sorted(set(out))
 
 
-def probe_ids(ckpt: Checkpoint) -> dict[str, int]:
-    """normalised string -> id for the checkpoint's ordinary tokens."""
-    if ckpt.vocab is None:
+ID_PREFIX = "<id:"
+
+
+def probe_ids(ckpt: Checkpoint, by_id: bool = False) -> dict[str, int]:
+    """normalised string -> id for the checkpoint's ordinary tokens.
+
+    Without tokenizer files (or with `by_id`, when the other model has none) the "strings"
+    are the token ids themselves: fine for exports of one model, defeated by id permutation.
+    """
+    if by_id or ckpt.vocab is None:
+        if not getattr(ckpt, "_warned_ids", False):
+            why = "has no tokenizer files" if ckpt.vocab is None else "is compared with a model that has no tokenizer files"
+            print(f"readable-fp: warning: {ckpt.source} {why}; probe tokens fall back to token ids, "
+                  "which a vocabulary permutation defeats", file=sys.stderr)
+            ckpt._warned_ids = True
         n = ckpt.shape(embedding_name(ckpt))[0]
-        print(f"readable-fp: warning: {ckpt.source} has no tokenizer files; probe tokens fall back to token "
-              f"ids, which a vocabulary permutation defeats", file=sys.stderr)
-        return {f"<id:{i}>": i for i in range(n)}
+        return {f"{ID_PREFIX}{i}>": i for i in range(n)}
     if not hasattr(ckpt, "_probe_table"):
         ckpt._probe_table = probe_table(ckpt.vocab)
     return ckpt._probe_table
@@ -168,7 +178,7 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
     cfg = ckpt.config
     adapter = adapters.for_config(cfg, ckpt.source)
     get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
-    table = probe_ids(ckpt)
+    table = probe_ids(ckpt, by_id=bool(probes) and probes[0].startswith(ID_PREFIX))
     if probes is None:
         probes = choose_probes([table], n_tokens)
         if len(probes) < MIN_PROBES:
@@ -202,5 +212,5 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
             del L  # a 7B layer is ~1 GB in float32: never hold two
     info = {"source": str(ckpt.source), "format": ckpt.fmt, "architecture": cfg.get("model_type"),
             "dtype": ckpt.dtype_summary(), "bytes_read": ckpt.stats.bytes_read,
-            "seconds": round(time.perf_counter() - t0, 3), "tensors": dict(ckpt.stats.tensors)}
+            "seconds": round(time.perf_counter() - t0 + getattr(ckpt, "open_seconds", 0.0), 3), "tensors": dict(ckpt.stats.tensors)}
     return Invariants(probes, chosen, n, terms, info)
