@@ -101,26 +101,12 @@ def make_tensor(name: str, shp: tuple[int, ...], seed: int):
     return out
 
 
-def word(i: int) -> str:
-    """Distinct word-like token strings (byte-level BPE style, as tests/helpers.py)."""
-    return "Ġ" + "".join("abcdefghijklmnopqrstuvwxyz"[(i // 26 ** k) % 26] for k in range(3)) + f"{i % 7}"
+def write_tokenizer(directory: Path, vocab_size: int) -> None:
+    """The tests' WordLevel tokenizer.json: 3 special tokens, then distinct word-like strings."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from helpers import write_tokenizer as write
 
-
-def write_tokenizer(directory: Path, vocab_size: int, specials: int = 3) -> None:
-    """A WordLevel tokenizer.json: <unk>, <s>, </s> then vocab_size - 3 distinct words."""
-    tokens = ["<unk>", "<s>", "</s>"][:specials] + [word(i) for i in range(vocab_size - specials)]
-    assert len(set(tokens)) == len(tokens)
-    tj = {
-        "version": "1.0",
-        "added_tokens": [{"id": i, "content": tokens[i], "special": True, "single_word": False, "lstrip": False,
-                          "rstrip": False, "normalized": False} for i in range(specials)],
-        "normalizer": None,
-        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
-        "post_processor": None,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
-        "model": {"type": "WordLevel", "vocab": {t: i for i, t in enumerate(tokens)}, "unk_token": tokens[0]},
-    }
-    (directory / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False))
+    write(directory, vocab_size, specials=3)
 
 
 def marker_for(shape_name: str, seed: int, shard_gb: float) -> dict:

@@ -63,6 +63,15 @@ class Layer:
                 raise FingerprintError(f"{where}: {name} has shape {got}, expected {shape}")
 
 
+def split_per_head(qkv: torch.Tensor, n_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v from a projection fused *per head* (rows [q_0; k_0; v_0; q_1; ...], as GPT-NeoX
+    and BLOOM view their output as (heads, 3, head_dim)); splitting in thirds would pair the
+    wrong rows."""
+    d = qkv.shape[1]
+    q, k, v = qkv.view(n_heads, 3, -1, d).unbind(1)
+    return q.reshape(-1, d), k.reshape(-1, d), v.reshape(-1, d)
+
+
 def supported() -> list[str]:
     out: list[str] = []
     for m in _MODULES:

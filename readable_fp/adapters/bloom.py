@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from . import Layer, first
+from . import Layer, first, split_per_head
 
 FAMILIES = ("bloom",)
 
@@ -38,10 +38,8 @@ def embed_post(cfg, get, X):
 def layer(cfg, i, get):
     p = f"h.{i}."
     h = first(cfg, "n_head", "num_attention_heads")
-    qkv = get(p + "self_attention.query_key_value.weight")
-    d = qkv.shape[1]
-    q, k, v = qkv.view(h, 3, -1, d).unbind(1)
-    return Layer(q=q.reshape(-1, d), k=k.reshape(-1, d), v=v.reshape(-1, d),
+    q, k, v = split_per_head(get(p + "self_attention.query_key_value.weight"), h)
+    return Layer(q=q, k=k, v=v,
                  o=get(p + "self_attention.dense.weight"),
                  up=get(p + "mlp.dense_h_to_4h.weight"), down=get(p + "mlp.dense_4h_to_h.weight"),
                  n_heads=h, n_kv=h, attn_gain=get(p + "input_layernorm.weight"),

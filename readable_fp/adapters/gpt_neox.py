@@ -8,7 +8,7 @@ whether the residual is parallel (both read the same stream) or sequential.
 """
 from __future__ import annotations
 
-from . import Layer, first
+from . import Layer, first, split_per_head
 
 FAMILIES = ("gpt_neox",)
 
@@ -24,10 +24,8 @@ def embedding(cfg, get):
 def layer(cfg, i, get):
     p = f"layers.{i}."
     h = first(cfg, "num_attention_heads")
-    qkv = get(p + "attention.query_key_value.weight")
-    d = qkv.shape[1]
-    q, k, v = qkv.view(h, 3, -1, d).unbind(1)
-    return Layer(q=q.reshape(-1, d), k=k.reshape(-1, d), v=v.reshape(-1, d),
+    q, k, v = split_per_head(get(p + "attention.query_key_value.weight"), h)
+    return Layer(q=q, k=k, v=v,
                  o=get(p + "attention.dense.weight"),
                  up=get(p + "mlp.dense_h_to_4h.weight"), down=get(p + "mlp.dense_4h_to_h.weight"),
                  n_heads=h, n_kv=h, attn_gain=get(p + "input_layernorm.weight"),
