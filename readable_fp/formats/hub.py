@@ -26,6 +26,9 @@ def open_repo(repo_id: str, revision: str | None = None):
         from huggingface_hub.errors import HfHubHTTPError
     except ImportError:  # pragma: no cover
         raise FingerprintError("reading from the Hub needs huggingface_hub") from None
+    # huggingface_hub logs each retry on stderr; our one-line error says what failed.
+    from huggingface_hub.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
     try:
         files = HfApi().list_repo_files(repo_id, revision=revision)
     except Exception as e:  # offline, no such repo, gated: say which, in one line
