@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="compare bundled real models: a derived pair and an unrelated pair")
     d.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_reading_options(d)
+
+    g = sub.add_parser("import-stylegan2",
+                       help="convert an NVIDIA StyleGAN2-ADA .pkl to a safetensors generator (no pickle code is run)")
+    g.add_argument("pkl", metavar="PKL", help="a stylegan2-ada-pytorch network pickle, e.g. afhqdog.pkl")
+    g.add_argument("-o", "--output", required=True, metavar="OUT", help="output .safetensors file")
+    g.add_argument("--key", default="G_ema", help="which network of the pickle to convert (default: G_ema)")
+    g.add_argument("--license", default="", metavar="TEXT",
+                   help="licence note stored in the output's metadata (the pickle's licence is yours to state)")
     return ap
 
 
@@ -74,9 +82,19 @@ def _demo(args, progress: bool) -> int:
     return 0
 
 
+def _import_stylegan2(args) -> int:
+    from .nvidia_pickle import convert_nvidia_pickle
+
+    meta = convert_nvidia_pickle(args.pkl, args.output, key=args.key, license=args.license)
+    print(f"wrote {args.output}: {args.key} of {meta['source']} (sha256 {meta['source_sha256'][:16]}...)")
+    return 0
+
+
 def _run(args) -> int:
     from . import api
 
+    if args.command == "import-stylegan2":
+        return _import_stylegan2(args)
     progress = not args.no_progress
     if args.command == "demo":
         return _demo(args, progress)
@@ -106,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         ap.print_help()
         return 2
-    if args.tokens < 2:
+    if getattr(args, "tokens", 2) < 2:
         ap.error("--tokens must be at least 2")
     try:
         return _run(args)
