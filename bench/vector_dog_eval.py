@@ -6,8 +6,9 @@ Writes to --out:
   near_pairs.png                  a few (z, near copy at cosine 0.95, independent) triplets
   metrics.json                    AUC, distance stats, render times, SVG sizes, dimension check
 
-Perceptual distance: 1 - SSIM (gaussian window, sigma 1.5) on the 128 px renders, averaged
-over the R, G, B channels; a blurred-L2 distance is reported as well.
+Perceptual distance: 1 - SSIM (readable_fp.readability: gaussian window, sigma 1.5, per RGB
+channel) on the 128 px renders; a blurred-L2 distance is reported as well. The same functions
+judge the StyleGAN2 generator (gan_training/evaluate.py).
 AUC = P(d(z, near) < d(z, independent)), from ranks (ties count one half).
 
     python bench/vector_dog_eval.py --out bench/results/vector_dog --n 200
@@ -21,78 +22,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 from readable_fp import vector_dog as vd
-
-COS_NEAR = 0.95
-
-
-def near_copy(z: np.ndarray, rng: np.random.Generator, cos: float = COS_NEAR) -> np.ndarray:
-    """z' with cos(z, z') = cos exactly and |z'| = |z|."""
-    n = np.linalg.norm(z)
-    zh = z / n
-    u = rng.standard_normal(z.shape)
-    u -= (u @ zh) * zh
-    u /= np.linalg.norm(u)
-    return n * (cos * zh + np.sqrt(1 - cos * cos) * u)
+from readable_fp.readability import NEAR_COSINE, blur_l2_distance, near_copies, roc_auc_smaller, ssim_distance
 
 
-def to_array(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64) / 255.0
-
-
-def _gauss_kernel(sigma=1.5, radius=5):
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (x / sigma) ** 2)
-    return k / k.sum()
-
-
-_K = _gauss_kernel()
-
-
-def _blur(img: np.ndarray, k: np.ndarray = _K) -> np.ndarray:
-    """Separable 'valid' gaussian filter over the first two axes of (H, W, ...)."""
-    r = len(k) // 2
-    h, w = img.shape[:2]
-    out = sum(k[i] * img[i:h - 2 * r + i] for i in range(len(k)))
-    out = sum(k[i] * out[:, i:w - 2 * r + i] for i in range(len(k)))
-    return out
-
-
-def ssim(x: np.ndarray, y: np.ndarray) -> float:
-    """Mean SSIM over the image and channels (Wang et al. 2004, data range 1)."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    mx, my = _blur(x), _blur(y)
-    sxx = _blur(x * x) - mx * mx
-    syy = _blur(y * y) - my * my
-    sxy = _blur(x * y) - mx * my
-    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(m.mean())
-
-
-_KB = _gauss_kernel(sigma=3.0, radius=9)
-
-
-def blurred_l2(x: np.ndarray, y: np.ndarray) -> float:
-    d = _blur(x, _KB) - _blur(y, _KB)
-    return float(np.sqrt((d * d).mean()))
-
-
-def auc(near: np.ndarray, indep: np.ndarray) -> float:
-    """P(d_near < d_indep) from ranks (Mann-Whitney), ties count 1/2."""
-    allv = np.concatenate([near, indep])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty(len(allv))
-    ranks[order] = np.arange(1, len(allv) + 1)
-    # average ranks over ties
-    vals, inv, counts = np.unique(allv, return_inverse=True, return_counts=True)
-    sums = np.zeros(len(vals))
-    np.add.at(sums, inv, ranks)
-    ranks = (sums / counts)[inv]
-    r_indep = ranks[len(near):].sum()
-    n1, n2 = len(indep), len(near)
-    return float((r_indep - n1 * (n1 + 1) / 2) / (n1 * n2))
+def to_tensor(pngs: list[bytes]) -> torch.Tensor:
+    """PNG bytes -> N x 3 x H x W float in [0, 1], the input of the shared distances."""
+    arr = np.stack([np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
 
 
 def grid(images: list[Image.Image], cols: int, pad: int = 6, labels: list[str] | None = None) -> Image.Image:
@@ -122,7 +62,7 @@ def main(argv=None):
     n = args.n
 
     z = rng.standard_normal((n, vd.LATENT_DIM))
-    zn = np.stack([near_copy(v, rng) for v in z])
+    zn = near_copies(torch.from_numpy(z), NEAR_COSINE, generator=torch.Generator().manual_seed(args.seed)).numpy()
     zi = rng.standard_normal((n, vd.LATENT_DIM))
 
     # timings (full size, 256 px)
@@ -138,24 +78,20 @@ def main(argv=None):
         t_png.append(t2 - t1 + (t1 - t0))  # render_png includes the svg
         sizes.append(len(svg.encode()))
 
-    def img(v, px=args.px):
-        return to_array(vd.render_png(v, size=px))
+    def imgs(vs):
+        return to_tensor([vd.render_png(v, size=args.px) for v in vs])
 
-    iz = [img(v) for v in z]
-    inn = [img(v) for v in zn]
-    ii = [img(v) for v in zi]
-    d_near = np.array([1 - ssim(a, b) for a, b in zip(iz, inn)])
-    d_ind = np.array([1 - ssim(a, b) for a, b in zip(iz, ii)])
-    l_near = np.array([blurred_l2(a, b) for a, b in zip(iz, inn)])
-    l_ind = np.array([blurred_l2(a, b) for a, b in zip(iz, ii)])
+    iz, inn, ii = imgs(z), imgs(zn), imgs(zi)
+    d_near, d_ind = ssim_distance(iz, inn).numpy(), ssim_distance(iz, ii).numpy()
+    l_near, l_ind = blur_l2_distance(iz, inn).numpy(), blur_l2_distance(iz, ii).numpy()
 
     # closest pair among all independent latents (the n base latents, all pairs)
     best = (np.inf, -1, -1)
-    for i in range(n):
-        for j in range(i + 1, n):
-            d = 1 - ssim(iz[i], iz[j])
-            if d < best[0]:
-                best = (d, i, j)
+    for i in range(n - 1):
+        d = ssim_distance(iz[i:i + 1].expand(n - 1 - i, -1, -1, -1), iz[i + 1:])
+        j = int(d.argmin())
+        if float(d[j]) < best[0]:
+            best = (float(d[j]), i, i + 1 + j)
     d_best, bi, bj = best
     frac_near_below = float((d_near >= d_best).mean())
 
@@ -173,10 +109,10 @@ def main(argv=None):
 
     metrics = {
         "n": n,
-        "cos_near": COS_NEAR,
+        "cos_near": NEAR_COSINE,
         "n_attributes": vd.N_ATTR,
-        "auc_1_minus_ssim": auc(d_near, d_ind),
-        "auc_blurred_l2": auc(l_near, l_ind),
+        "auc_1_minus_ssim": roc_auc_smaller(d_near, d_ind),
+        "auc_blurred_l2": roc_auc_smaller(l_near, l_ind),
         "d_near_1_minus_ssim": {"mean": float(d_near.mean()), "median": float(np.median(d_near)),
                                 "p95": float(np.quantile(d_near, 0.95)), "max": float(d_near.max())},
         "d_indep_1_minus_ssim": {"mean": float(d_ind.mean()), "median": float(np.median(d_ind)),

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+import readable_fp.readability as rd
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,7 +27,7 @@ ev = _load_evaluate()
 def test_near_copy_has_cosine_095_and_same_norm():
     g = torch.Generator().manual_seed(3)
     z = torch.randn(50, 512, generator=g) * torch.linspace(0.5, 3.0, 50).unsqueeze(1)
-    zn = ev.near_copies(z, 0.95, generator=g)
+    zn = rd.near_copies(z, 0.95, generator=g)
     assert zn.dtype == z.dtype and zn.shape == z.shape
     z64, zn64 = z.double(), zn.double()
     cos = (z64 * zn64).sum(1) / (z64.norm(dim=1) * zn64.norm(dim=1))
@@ -36,7 +38,7 @@ def test_near_copy_has_cosine_095_and_same_norm():
     # deterministic given the generator's seed
     g2 = torch.Generator().manual_seed(3)
     torch.randn(50, 512, generator=g2)
-    assert torch.equal(ev.near_copies(z, 0.95, generator=g2), zn)
+    assert torch.equal(rd.near_copies(z, 0.95, generator=g2), zn)
 
 
 def _auc_brute(near, indep):
@@ -57,34 +59,34 @@ def _auc_brute(near, indep):
     ],
 )
 def test_auc_matches_bruteforce_handmade(near, indep):
-    assert ev.roc_auc_smaller(near, indep) == pytest.approx(_auc_brute(near, indep), abs=1e-12)
+    assert rd.roc_auc_smaller(near, indep) == pytest.approx(_auc_brute(near, indep), abs=1e-12)
 
 
 def test_auc_matches_bruteforce_random_with_ties():
     rng = np.random.default_rng(0)
     near = rng.integers(0, 12, size=37).astype(float)
     indep = rng.integers(4, 20, size=23).astype(float)
-    assert ev.roc_auc_smaller(near, indep) == pytest.approx(_auc_brute(near, indep), abs=1e-12)
-    assert ev.roc_auc_smaller([0.0], [1.0]) == 1.0
+    assert rd.roc_auc_smaller(near, indep) == pytest.approx(_auc_brute(near, indep), abs=1e-12)
+    assert rd.roc_auc_smaller([0.0], [1.0]) == 1.0
 
 
 def test_ssim_identity_and_noise_monotone():
     g = torch.Generator().manual_seed(0)
     base = torch.rand(1, 3, 32, 32, generator=g)
     base = torch.nn.functional.avg_pool2d(base, 3, 1, 1)  # some structure
-    assert float(ev.ssim(base, base)[0]) == pytest.approx(1.0, abs=1e-5)
+    assert float(rd.ssim(base, base)[0]) == pytest.approx(1.0, abs=1e-5)
     noise = torch.randn(1, 3, 32, 32, generator=g)
-    vals = [float(ev.ssim(base, (base + s * noise).clamp(0, 1))[0]) for s in (0.02, 0.05, 0.1, 0.3)]
+    vals = [float(rd.ssim(base, (base + s * noise).clamp(0, 1))[0]) for s in (0.02, 0.05, 0.1, 0.3)]
     assert all(a > b for a, b in zip(vals, vals[1:])), vals
     assert vals[0] < 1.0
     # batched: one value per image; distance = 1 - SSIM
     two = torch.cat([base, base.flip(-1)])
-    d = ev.ssim_distance(two, torch.cat([base, base]))
+    d = rd.ssim_distance(two, torch.cat([base, base]))
     assert d.shape == (2,) and abs(float(d[0])) < 1e-5 and float(d[1]) > 0.01
     # tiny images use a shorter odd window
     small = torch.rand(2, 3, 8, 8, generator=g)
-    assert torch.allclose(ev.ssim(small, small), torch.ones(2), atol=1e-5)
-    assert float(ev.blur_l2_distance(base, base)[0]) == 0.0
+    assert torch.allclose(rd.ssim(small, small), torch.ones(2), atol=1e-5)
+    assert float(rd.blur_l2_distance(base, base)[0]) == 0.0
 
 
 def _train_record(n=6):
