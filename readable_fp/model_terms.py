@@ -165,7 +165,7 @@ def probe_ids(ckpt: Checkpoint, by_id: bool = False) -> dict[str, int]:
 def embedding_name(ckpt: Checkpoint) -> str:
     adapter = adapters.for_config(ckpt.config, ckpt.source)
     get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
-    name = get.find(adapter.embedding(ckpt.config, get))
+    name = get.find(adapter.EMBEDDING)
     if name is None:
         raise FingerprintError(f"{ckpt.source}: no token embedding tensor found")
     return name
@@ -195,7 +195,7 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
     X = ckpt.get(emb, rows=ids)
     if hasattr(adapter, "embed_post"):
         X = adapter.embed_post(cfg, get, X)
-    n = adapter.n_layers(cfg)
+    n = adapters.n_layers(adapter, cfg)
     chosen = resolve_layers(layers, n)
     terms: dict[str, torch.Tensor] = {}
     bar = tqdm(chosen, desc=f"terms {Path(str(ckpt.source)).name}", unit="layer", disable=not progress,

@@ -10,8 +10,9 @@ plus the norm gains that must be folded into them (None where the family has non
 `k_gain` are per-head q/k norms (head_dim); `o_gain` / `down_gain` are post-norms applied to
 the attention / FFN output (Gemma 2/3). Biases never enter the terms.
 
-An adapter module defines `FAMILIES` (config `model_type` values), `n_layers(cfg)`,
-`embedding(cfg, names) -> tensor name` and `layer(cfg, i, get) -> Layer`; optionally
+An adapter module defines `FAMILIES` (config `model_type` values), `EMBEDDING` (the token
+embedding's name suffix), `LAYER_COUNT` (config keys for the layer count, first present wins)
+and `layer(cfg, i, get) -> Layer`; optionally
 `embed_post(cfg, get, X) -> X` when token embeddings pass through a projection before
 reaching the residual stream (OPT-350m). `get(suffix)` returns the one tensor whose name
 ends with `suffix`, so checkpoints saved with or without a `model.`/`transformer.` prefix
@@ -92,6 +93,10 @@ def for_config(cfg: dict, source: str) -> ModuleType:
     archs = cfg.get("architectures") or []
     raise FingerprintError(
         f"{source}: unsupported architecture '{mt or (archs[0] if archs else 'unknown')}'; supported: {', '.join(supported())}")
+
+
+def n_layers(adapter: ModuleType, cfg: dict) -> int:
+    return first(text_config(cfg), *adapter.LAYER_COUNT)
 
 
 def text_config(cfg: dict) -> dict:

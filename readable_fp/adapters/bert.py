@@ -8,14 +8,8 @@ from __future__ import annotations
 from . import Layer, first
 
 FAMILIES = ("bert",)
-
-
-def n_layers(cfg):
-    return first(cfg, "num_hidden_layers")
-
-
-def embedding(cfg, get):
-    return "embeddings.word_embeddings.weight"
+EMBEDDING = "embeddings.word_embeddings.weight"
+LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):

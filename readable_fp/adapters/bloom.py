@@ -18,14 +18,8 @@ import torch.nn.functional as F
 from . import Layer, first, split_per_head
 
 FAMILIES = ("bloom",)
-
-
-def n_layers(cfg):
-    return first(cfg, "n_layer", "num_hidden_layers")
-
-
-def embedding(cfg, get):
-    return "word_embeddings.weight"
+EMBEDDING = "word_embeddings.weight"
+LAYER_COUNT = ("n_layer", "num_hidden_layers")  # config keys, first present wins
 
 
 def embed_post(cfg, get, X):

@@ -19,14 +19,8 @@ from . import Layer, first
 from ..errors import FingerprintError
 
 FAMILIES = ("falcon", "RefinedWeb", "RefinedWebModel")
-
-
-def n_layers(cfg):
-    return first(cfg, "num_hidden_layers", "n_layer")
-
-
-def embedding(cfg, get):
-    return "word_embeddings.weight"
+EMBEDDING = "word_embeddings.weight"
+LAYER_COUNT = ("num_hidden_layers", "n_layer")  # config keys, first present wins
 
 
 def layer(cfg, i, get):

@@ -14,14 +14,8 @@ from . import Layer, first
 
 FAMILIES = ("gguf:llama", "gguf:mistral", "gguf:qwen2", "gguf:qwen3", "gguf:gemma", "gguf:gemma2",
             "gguf:gemma3", "gguf:phi3")
-
-
-def n_layers(cfg):
-    return first(cfg, "num_hidden_layers")
-
-
-def embedding(cfg, get):
-    return "token_embd.weight"
+EMBEDDING = "token_embd.weight"
+LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def _unpermute(w, n_head):

@@ -6,14 +6,8 @@ from __future__ import annotations
 from . import Layer, first
 
 FAMILIES = ("gpt2",)
-
-
-def n_layers(cfg):
-    return first(cfg, "n_layer", "num_hidden_layers")
-
-
-def embedding(cfg, get):
-    return "wte.weight"
+EMBEDDING = "wte.weight"
+LAYER_COUNT = ("n_layer", "num_hidden_layers")  # config keys, first present wins
 
 
 def layer(cfg, i, get):

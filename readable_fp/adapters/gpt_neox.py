@@ -11,14 +11,8 @@ from __future__ import annotations
 from . import Layer, first, split_per_head
 
 FAMILIES = ("gpt_neox",)
-
-
-def n_layers(cfg):
-    return first(cfg, "num_hidden_layers")
-
-
-def embedding(cfg, get):
-    return "embed_in.weight"
+EMBEDDING = "embed_in.weight"
+LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):

@@ -17,14 +17,8 @@ from . import Layer, first, text_config
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text")
 _GEMMA = ("gemma", "gemma2", "gemma3", "gemma3_text")
 _POST_NORMS = ("gemma2", "gemma3", "gemma3_text")
-
-
-def n_layers(cfg):
-    return first(text_config(cfg), "num_hidden_layers")
-
-
-def embedding(cfg, get):
-    return "embed_tokens.weight"
+EMBEDDING = "embed_tokens.weight"
+LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):

@@ -16,14 +16,8 @@ from __future__ import annotations
 from . import Layer, first
 
 FAMILIES = ("opt",)
-
-
-def n_layers(cfg):
-    return first(cfg, "num_hidden_layers")
-
-
-def embedding(cfg, get):
-    return "embed_tokens.weight"
+EMBEDDING = "embed_tokens.weight"
+LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def embed_post(cfg, get, X):
