@@ -47,7 +47,6 @@ all metrics use native-resolution pixels.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import statistics

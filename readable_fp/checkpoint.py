@@ -44,7 +44,6 @@ class Checkpoint:
 
     def __init__(self) -> None:
         self.stats = ReadStats()
-        self._t0 = time.perf_counter()
 
     # --- to implement -------------------------------------------------------------------
     def names(self) -> Sequence[str]:

@@ -146,11 +146,9 @@ class HFDirCheckpoint(Checkpoint):
         return self._meta[name][1].lower()
 
     def dtype_summary(self) -> str:
-        seen = [self._meta[n][1].lower() for n in self.stats_names() if n in self._meta]
+        read = [k.split("[")[0] for k in self.stats.tensors]
+        seen = [self._meta[n][1].lower() for n in read if n in self._meta]
         return max(set(seen), key=seen.count) if seen else "?"
-
-    def stats_names(self):
-        return [k.split("[")[0] for k in self.stats.tensors]
 
     def _read(self, name, rows):
         fname = self._ensure(name)
