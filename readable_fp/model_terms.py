@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, adapters
 from .adapters import suffix_getter
+from .atomic import replacing
 from .checkpoint import Checkpoint
 from .errors import FingerprintError
 from .terms import TERMS, layer_terms
@@ -59,13 +60,8 @@ class Invariants:
         meta = {"kind": FILE_KIND, "version": __version__, "probes": json.dumps(self.probes, ensure_ascii=False),
                 "layers": json.dumps(self.layers), "n_layers": str(self.n_layers),
                 "scales": json.dumps(scales), "info": json.dumps(info)}
-        path = Path(path)
-        tmp = path.with_name(path.name + ".partial")
-        try:
-            _write_safetensors(tensors, tmp, meta)
-            os.replace(tmp, path)  # never leave a half-written file under the real name
-        finally:
-            tmp.unlink(missing_ok=True)
+        with replacing(path) as tmp:
+            write_safetensors(tensors, tmp, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Invariants":
@@ -94,10 +90,10 @@ class Invariants:
 
 
 _UNSAVED_INFO = ("seconds",)
-_ST_DTYPES = {torch.float16: "F16", torch.float32: "F32"}
+_ST_DTYPES = {torch.float16: "F16", torch.float32: "F32", torch.int64: "I64"}
 
 
-def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+def write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
     """A standard safetensors file with a deterministic header.
 
     `safetensors.torch.save_file` orders the metadata through a randomly seeded hash map, so
@@ -107,7 +103,7 @@ def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: d
     blobs, offset = [], 0
     for name in sorted(tensors):
         t = tensors[name].contiguous()
-        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
         header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
