@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors file")
     i.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
     _add_reading_options(i)
+    la = sub.add_parser("latent", help="the 512-dim latent vector of a model (or a saved invariants file), as JSON")
+    la.add_argument("model", metavar="MODEL")
+    la.add_argument("--encoder", default=None, metavar="NAME",
+                    help="trained, random-projection, mean-pool, or a .safetensors path "
+                         "(default: the one pretrained/encoder.json measured best)")
+    la.add_argument("-o", "--output", metavar="FILE", help="write the JSON here instead of printing it")
+    la.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
+    _add_reading_options(la)
     d = sub.add_parser("demo", help="compare bundled real models: a derived pair and an unrelated pair")
     d.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_reading_options(d)
@@ -90,6 +98,22 @@ def _import_stylegan2(args) -> int:
     return 0
 
 
+def _latent(args, progress: bool) -> int:
+    from . import api, encoder
+
+    enc = encoder.get(args.encoder)  # before the model is read: a bad name fails at once
+    inv = api.invariants(args.model, n_tokens=args.tokens, layers=args.layers, base=args.base, progress=progress)
+    z = enc.encode(inv)
+    text = json.dumps({"encoder": enc.name, "latent": [float(v) for v in z]}) + "\n"
+    if args.output:
+        from .atomic import write_bytes
+        write_bytes(args.output, text.encode())
+        print(f"wrote {args.output}: {enc.name} latent of {len(inv.probes)} probe tokens, layers {inv.layers}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _run(args) -> int:
     from . import api
 
@@ -103,6 +127,8 @@ def _run(args) -> int:
                           base_a=args.base_a, base_b=args.base_b, progress=progress)
         print(res.to_json() if args.json else res.table())
         return 0
+    if args.command == "latent":
+        return _latent(args, progress)
     if args.command == "invariants":
         out = args.output
         if os.path.isdir(out):
