@@ -159,7 +159,7 @@ def train(cfg: Config, out: Path = WEIGHTS, progress: bool = True) -> dict:
         opt.step()
         sched.step()
         for k, v in zip(acc, (con, fid, adv, d_loss)):
-            acc[k] += float(v)
+            acc[k] += float(v.detach())
         if step % cfg.log_every == 0 or step == cfg.steps:
             n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
             row = {"step": step, **{k: round(v / n, 5) for k, v in acc.items()}, **validate(net, val, device),

@@ -1,6 +1,6 @@
 """readable-fp: human-readable fingerprints for language models, from their weights alone."""
 __version__ = "0.1.0"
 
-from .api import compare, invariants, load  # noqa: E402
+from .api import compare, invariants, latent, load  # noqa: E402
 
-__all__ = ["compare", "invariants", "load", "__version__"]
+__all__ = ["compare", "invariants", "latent", "load", "__version__"]

@@ -106,6 +106,17 @@ def invariants(model: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, base: 
     return compute(m, n_tokens=n_tokens, layers=layers, progress=progress)
 
 
+def latent(model: Model, encoder=None, n_tokens: int = DEFAULT_TOKENS, base: Model | None = None,
+           progress: bool = True):
+    """A model's 512-dim float32 latent (the input of the dog renderers): its standalone
+    invariants of the last two layers, through `encoder` (a name of `readable_fp.encoder.NAMES`,
+    a weights path, an `Encoder`, or None for the one the shipped held-out metrics favour)."""
+    from . import encoder as enc
+
+    e = encoder if isinstance(encoder, enc.Encoder) else enc.get(encoder)  # a bad name fails before any reading
+    return e.encode(invariants(model, n_tokens=n_tokens, base=base, progress=progress))
+
+
 def compare(a: Model, b: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, base_a: Model | None = None,
             base_b: Model | None = None, progress: bool = True) -> Comparison:
     """How strongly two models share a base (ICS, 0-100, overall and per term and layer).

@@ -11,11 +11,12 @@ from .errors import FingerprintError
 from .model_terms import DEFAULT_TOKENS
 
 
-def _add_reading_options(p: argparse.ArgumentParser) -> None:
+def _add_reading_options(p: argparse.ArgumentParser, layers: bool = True) -> None:
     p.add_argument("--tokens", type=int, default=DEFAULT_TOKENS, metavar="T",
                    help=f"number of probe tokens (default {DEFAULT_TOKENS}; fewer if the vocabularies share fewer)")
-    p.add_argument("--layers", default="-2,-1",
-                   help="layers to read: comma-separated indices, negative from the end, or 'all' (default: -2,-1)")
+    if layers:
+        p.add_argument("--layers", default="-2,-1",
+                       help="layers to read: comma-separated indices, negative from the end, or 'all' (default: -2,-1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: the one pretrained/encoder.json measured best)")
     la.add_argument("-o", "--output", metavar="FILE", help="write the JSON here instead of printing it")
     la.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
-    _add_reading_options(la)
+    _add_reading_options(la, layers=False)  # the encoder reads the last two layers
     d = sub.add_parser("demo", help="compare bundled real models: a derived pair and an unrelated pair")
     d.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_reading_options(d)
@@ -102,13 +103,12 @@ def _latent(args, progress: bool) -> int:
     from . import api, encoder
 
     enc = encoder.get(args.encoder)  # before the model is read: a bad name fails at once
-    inv = api.invariants(args.model, n_tokens=args.tokens, layers=args.layers, base=args.base, progress=progress)
-    z = enc.encode(inv)
+    z = api.latent(args.model, enc, n_tokens=args.tokens, base=args.base, progress=progress)
     text = json.dumps({"encoder": enc.name, "latent": [float(v) for v in z]}) + "\n"
     if args.output:
         from .atomic import write_bytes
         write_bytes(args.output, text.encode())
-        print(f"wrote {args.output}: {enc.name} latent of {len(inv.probes)} probe tokens, layers {inv.layers}")
+        print(f"wrote {args.output}: {enc.name} latent")
     else:
         sys.stdout.write(text)
     return 0
