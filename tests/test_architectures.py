@@ -127,6 +127,19 @@ def _heads(w_t: torch.Tensor, n: int) -> list[torch.Tensor]:
     return list(w_t.double().chunk(n, dim=1))
 
 
+def _falcon_split(att, W: torch.Tensor):
+    """q, k, v (d, heads, hd) of Falcon's fused projection W (d x out), in the three layouts of
+    transformers' FalconAttention.forward (its private _split_heads is gone since transformers 5)."""
+    d, hd, H = W.shape[0], att.head_dim, att.num_heads
+    fused = W.reshape(d, -1, hd)
+    if att.new_decoder_architecture:  # per kv group: its queries, then its key, then its value
+        g = fused.reshape(d, att.num_kv_heads, -1, hd)
+        return g[:, :, :-2].flatten(1, 2), g[:, :, -2], g[:, :, -1]
+    if att.multi_query:
+        return fused.split([H, 1, 1], dim=1)
+    return fused.unflatten(1, (H, 3)).unbind(2)  # per head: q, k, v
+
+
 def _linear_t(lin) -> torch.Tensor:
     """(in x out): what the layer does to each standard basis vector, bias excluded."""
     return lin.weight.double().T
@@ -201,11 +214,9 @@ def reference_layer(case: str, model, i: int) -> dict:
     elif mt == "falcon":
         L = model.transformer.h[i]
         H, d = c.num_attention_heads, c.hidden_size
-        # transformers' own split of the fused output (it broadcasts kv groups for the new layout)
-        q, k, v = L.self_attention._split_heads(_linear_t(L.self_attention.query_key_value)[None])
-        q, k, v = q[0], k[0], v[0]  # (d, heads, hd)
-        r.update(A=list(q.unbind(1)), B=[k[:, h if k.shape[1] > 1 else 0] for h in range(H)],
-                 V=[v[:, h if v.shape[1] > 1 else 0] for h in range(H)],
+        q, k, v = _falcon_split(L.self_attention, _linear_t(L.self_attention.query_key_value))
+        kv = k.shape[1]  # query head h reads kv group h // (H / kv)
+        r.update(A=list(q.unbind(1)), B=[k[:, h * kv // H] for h in range(H)], V=[v[:, h * kv // H] for h in range(H)],
                  O=[o.T for o in _heads(L.self_attention.dense.weight, H)],
                  Up=_linear_t(L.mlp.dense_h_to_4h), Down=_linear_t(L.mlp.dense_4h_to_h))
         if c.new_decoder_architecture and c.num_ln_in_parallel_attn == 2:
