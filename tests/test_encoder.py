@@ -17,7 +17,7 @@ from readable_fp.errors import FingerprintError
 from readable_fp.model_terms import Invariants
 from readable_fp.sketch import K, sketch, sketch_cosine
 
-from encoder_training.data import SyntheticBase, as_invariants
+from encoder_training.data import SyntheticBase
 
 
 def _pair(eps: float, seed: int = 0, T: int = 384):

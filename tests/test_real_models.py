@@ -19,7 +19,6 @@ import importlib.util
 import os
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,6 +26,8 @@ from readable_fp import adapters, api
 from readable_fp.adapters import suffix_getter
 from readable_fp.formats.gguf_file import GGUFCheckpoint
 from readable_fp.formats.safetensors_dir import HFDirCheckpoint
+
+from encoder_training import derived
 
 N_TOKENS = 1024
 FT_STEPS = int(os.environ.get("RFP_FT_STEPS", "24"))
@@ -68,32 +69,7 @@ def minilm(minilm_dir):
 @pytest.fixture(scope="session")
 def smollm2_q4_0(smollm2_gguf, tmp_path_factory):
     """SmolLM2 re-quantised to Q4_0: metadata copied, 2-D tensors dequantised and re-quantised, 1-D kept in F32."""
-    import gguf
-    from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter
-
-    out = tmp_path_factory.mktemp("requant") / "SmolLM2-135M-Instruct.Q4_0.gguf"
-    reader = GGUFReader(str(smollm2_gguf))
-    writer = GGUFWriter(str(out), reader.fields["general.architecture"].contents())
-    for field in reader.fields.values():
-        # general.architecture is written by the GGUFWriter itself; GGUF.* are virtual fields
-        if field.name == "general.architecture" or field.name.startswith("GGUF."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
-    for t in reader.tensors:
-        shape = tuple(int(s) for s in reversed(t.shape))
-        x = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
-        if x.ndim == 2:
-            writer.add_tensor(t.name, gguf.quants.quantize(x, GGMLQuantizationType.Q4_0),
-                              raw_dtype=GGMLQuantizationType.Q4_0)
-        else:
-            writer.add_tensor(t.name, x)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return out
+    return derived.requantize_gguf(smollm2_gguf, tmp_path_factory.mktemp("requant") / "SmolLM2-135M-Instruct.Q4_0.gguf")
 
 
 @pytest.fixture(scope="session")
@@ -138,21 +114,10 @@ def smollm2_hf(smollm2_gguf, tmp_path_factory):
     """SmolLM2 dequantised by transformers from the GGUF, saved as safetensors with its tokenizer (step 0)."""
     if importlib.util.find_spec("accelerate") is None:
         pytest.fail("transformers needs 'accelerate' to load GGUF files: pip install accelerate (a test extra)")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     t0 = time.perf_counter()
-    d, f = str(smollm2_gguf.parent), smollm2_gguf.name
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
-    # transformers marks a GGUF-loaded model as quantised and refuses to save it, although on CPU
-    # every weight was dequantised to plain float32 parameters; drop the marker.
-    assert all(p.dtype == torch.float32 for p in model.parameters())
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
     step0 = tmp_path_factory.mktemp("smollm2_step0")
-    model.save_pretrained(step0)
-    tok.save_pretrained(step0)
+    model, tok = derived.gguf_to_hf(smollm2_gguf, step0)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
     print(f"\n[time] transformers load + save of SmolLM2 step 0: {time.perf_counter() - t0:.1f} s")
     return {"dir": step0, "model": model, "tok": tok}
 
@@ -162,27 +127,15 @@ def smollm2_finetuned(smollm2_hf, tmp_path_factory):
     """A short real fine-tune (AdamW on the text above), saved as safetensors plus tokenizer."""
     model, tok = smollm2_hf.pop("model"), smollm2_hf.pop("tok")  # trained in place; step 0 is on disk
     ids = tok(TEXT * 4, return_tensors="pt").input_ids[0]
-    g = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=FT_LR)
-    model.train()
     t0 = time.perf_counter()
-    losses = []
-    for _ in range(FT_STEPS):
-        starts = torch.randint(0, len(ids) - FT_SEQ, (FT_BATCH,), generator=g)
-        batch = torch.stack([ids[s:s + FT_SEQ] for s in starts.tolist()])
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+    losses = derived.finetune(model, ids, FT_STEPS, FT_LR, batch=FT_BATCH, seq=FT_SEQ)
     secs = time.perf_counter() - t0
     print(f"\n[time] fine-tune: {FT_STEPS} AdamW steps of {FT_BATCH}x{FT_SEQ} tokens in {secs:.1f} s; "
           f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
-    model.eval()
     out = tmp_path_factory.mktemp("smollm2_finetuned")
     model.save_pretrained(out)
     tok.save_pretrained(out)
-    del model, opt
+    del model
     return {"dir": out, "losses": losses, "step0": smollm2_hf["dir"]}
 
 
