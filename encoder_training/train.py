@@ -182,7 +182,8 @@ def save(net: ConvEncoder, out: Path, record: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     meta = {"kind": "readable-fp/encoder", "config": json.dumps(net.config),
-            "record": json.dumps({k: record[k] for k in ("config", "final", "device", "train_seconds", "torch")})}
+            # no timings here: the same seed must give the same file, byte for byte (they are in the JSON record)
+            "record": json.dumps({k: record[k] for k in ("config", "device", "torch")})}
     with replacing(out) as tmp:
         write_safetensors(state, tmp, meta)
     out.with_name("encoder_training_record.json").write_text(json.dumps(record, indent=1) + "\n")
