@@ -38,10 +38,6 @@ UNRELATED_COS = 0.15
 KS_ALPHA = 0.01
 
 
-def _latents(h, encoder, progress: bool) -> dict[str, np.ndarray]:
-    return {name: encoder.encode(inv) for name, inv in h.items.items()}
-
-
 def metrics(h, Z: dict[str, np.ndarray]) -> dict:
     cos = np.array([cosine(Z[p.a], Z[p.b]) for p in h.pairs])
     ics = np.array([p.ics for p in h.pairs])
@@ -136,7 +132,7 @@ def evaluate(weights: Path = WEIGHTS, record: Path = RECORD, cache: Path = CACHE
                 "mean-pool": enc_mod.MeanPool()}
     m = {}
     for name, e in encoders.items():
-        m[name] = metrics(h, _latents(h, e, progress))
+        m[name] = metrics(h, {item: e.encode(inv) for item, inv in h.items.items()})
         m[name].update(speed_and_determinism(e, h.items["SmolLM2-135M"]))
     ics = np.array([p.ics for p in h.pairs])
     sk = np.array([p.sketch_cos for p in h.pairs])

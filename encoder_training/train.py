@@ -20,7 +20,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -54,7 +54,6 @@ class Config:
     widths: tuple = (32, 64, 128, 256)
     val_groups: int = 200
     log_every: int = 250
-    curves: list = field(default_factory=list)
 
 
 class Discriminator(nn.Module):
@@ -137,7 +136,7 @@ def train(cfg: Config, out: Path = WEIGHTS, progress: bool = True) -> dict:
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(0.5, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / cfg.steps)) * 0.99 + 0.01)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    cfg.curves = []
+    curves = []
     acc = {"contrastive": 0.0, "fidelity": 0.0, "adversarial": 0.0, "discriminator": 0.0}
     t1 = time.perf_counter()
     bar = tqdm(range(1, cfg.steps + 1), desc="encoder training", unit="step", disable=not progress, file=sys.stderr)
@@ -164,11 +163,11 @@ def train(cfg: Config, out: Path = WEIGHTS, progress: bool = True) -> dict:
             n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
             row = {"step": step, **{k: round(v / n, 5) for k, v in acc.items()}, **validate(net, val, device),
                    "seconds": round(time.perf_counter() - t1, 1)}
-            cfg.curves.append(row)
+            curves.append(row)
             bar.set_postfix(fid=row["fidelity"], val_spearman=round(row["spearman"], 4))
             acc = dict.fromkeys(acc, 0.0)
-    record = {"config": {k: v for k, v in asdict(cfg).items() if k != "curves"}, "curves": cfg.curves,
-              "final": cfg.curves[-1], "device": str(device), "data_seconds": round(data_seconds, 1),
+    record = {"config": asdict(cfg), "curves": curves, "final": curves[-1], "device": str(device),
+              "data_seconds": round(data_seconds, 1),
               "train_seconds": round(time.perf_counter() - t1, 1), "torch": torch.__version__,
               "pool": {"groups": int(x_all.shape[0]), "variants": int(x_all.shape[1]),
                        "synthetic_groups": sum(k == "synthetic" for k in pool["kinds"]),
@@ -193,14 +192,15 @@ def main(argv=None) -> int:
     cfg = Config()
     ap = argparse.ArgumentParser(prog="python -m encoder_training.train", description=__doc__.splitlines()[0])
     for k, v in asdict(cfg).items():
-        if isinstance(v, (int, float, str)) and k != "curves":
+        if isinstance(v, (int, float, str)):
             ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
     ap.add_argument("--out", default=str(WEIGHTS), help=f"weights file (default {WEIGHTS})")
+    ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     for k in asdict(cfg):
         if hasattr(args, k):
             setattr(cfg, k, getattr(args, k))
-    rec = train(cfg, Path(args.out))
+    rec = train(cfg, Path(args.out), progress=not args.no_progress)
     print(json.dumps(rec["final"]))
     print(f"wrote {args.out} ({rec['train_seconds']} s training, {rec['data_seconds']} s data)")
     return 0
