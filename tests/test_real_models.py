@@ -92,21 +92,7 @@ def requant_ics(smollm2, smollm2_q4_0):
 
 
 # --- transformers: step 0 and a short real fine-tune -----------------------------------------
-TEXT = """\
-The lighthouse stood at the edge of the cliff for more than two hundred years. Every night its
-keeper climbed the narrow stairs, trimmed the wick and polished the great lens until it shone.
-Ships passing in the dark counted the flashes and knew exactly where they were.
-In the spring the village held a market in the square. Farmers brought cheese, honey and early
-vegetables; children ran between the stalls while their parents argued about the price of wool.
-A good recipe for bread needs only flour, water, salt and time. Mix the dough, let it rest,
-fold it gently every half hour, and bake it in a very hot oven until the crust sounds hollow.
-Rivers carve valleys slowly. A stream that seems harmless in summer can move boulders when the
-snow melts, and over thousands of years the water shapes the whole landscape around it.
-The library opened at nine. Students queued outside with their notebooks, hoping to find a quiet
-desk by the window before the reading room filled up with people preparing for their exams.
-Mathematics rewards patience: a proof that looks impossible on Monday may become obvious on
-Friday, once the right definition has been written down and the unnecessary cases removed.
-"""
+TEXT = derived.TEXT  # the fine-tune data: a few plain English paragraphs (one copy, shared with the encoder evaluation)
 
 
 @pytest.fixture(scope="session")
