@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from . import __version__
+from .atomic import check_output, write_bytes
 from .errors import FingerprintError
 from .model_terms import DEFAULT_TOKENS
 
@@ -102,11 +102,12 @@ def _import_stylegan2(args) -> int:
 def _latent(args, progress: bool) -> int:
     from . import api, encoder
 
-    enc = encoder.get(args.encoder)  # before the model is read: a bad name fails at once
+    if args.output:
+        check_output(args.output)  # a bad name or path fails before the model is read
+    enc = encoder.get(args.encoder)
     z = api.latent(args.model, enc, n_tokens=args.tokens, base=args.base, progress=progress)
     text = json.dumps({"encoder": enc.name, "latent": [float(v) for v in z]}) + "\n"
     if args.output:
-        from .atomic import write_bytes
         write_bytes(args.output, text.encode())
         print(f"wrote {args.output}: {enc.name} latent")
     else:
@@ -131,11 +132,7 @@ def _run(args) -> int:
         return _latent(args, progress)
     if args.command == "invariants":
         out = args.output
-        if os.path.isdir(out):
-            raise FingerprintError(f"{out}: is a directory; give a file name")
-        parent = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(parent):
-            raise FingerprintError(f"{parent}: output directory does not exist")
+        check_output(out)
         inv = api.invariants(args.model, n_tokens=args.tokens, layers=args.layers, base=args.base, progress=progress)
         inv.save(out)
         print(f"wrote {out}: {len(inv.probes)} probe tokens, layers {inv.layers} of {inv.n_layers}, "
