@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Union
 
 from .checkpoint import Checkpoint
-from .compare import Comparison, compare_invariants
+from .compare import Comparison, TooFewSharedTokens, compare_invariants
 from .errors import FingerprintError
-from .model_terms import DEFAULT_TOKENS, FILE_KIND, Invariants, compute, probe_ids
+from .model_terms import ALL_LAYERS_TOKENS, DEFAULT_TOKENS, FILE_KIND, MIN_PROBES, Invariants, compute, probe_ids
 from .vocab import choose_probes
 
 Model = Union[str, os.PathLike, Checkpoint, Invariants]
@@ -97,16 +97,23 @@ def load(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
     return open_model(ref, base)
 
 
-def invariants(model: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, base: Model | None = None,
+def invariants(model: Model, n_tokens: int | None = None, layers=None, base: Model | None = None,
                progress: bool = True) -> Invariants:
-    """The invariant terms of one model, with its own probe tokens (a standalone fingerprint)."""
+    """The invariant terms of one model, with its own probe tokens (a standalone fingerprint).
+    Default n_tokens: DEFAULT_TOKENS, or ALL_LAYERS_TOKENS with layers="all"."""
     m = open_model(model, base)
     if isinstance(m, Invariants):
         return m
-    return compute(m, n_tokens=n_tokens, layers=layers, progress=progress)
+    return compute(m, n_tokens=_tokens(n_tokens, layers), layers=layers, progress=progress)
 
 
-def latent(model: Model, encoder=None, n_tokens: int = DEFAULT_TOKENS, base: Model | None = None,
+def _tokens(n_tokens: int | None, layers) -> int:
+    if n_tokens is not None:
+        return n_tokens
+    return ALL_LAYERS_TOKENS if isinstance(layers, str) and layers.strip() == "all" else DEFAULT_TOKENS
+
+
+def latent(model: Model, encoder=None, n_tokens: int | None = None, base: Model | None = None,
            progress: bool = True):
     """A model's 512-dim float32 latent (the input of the dog renderers): its standalone
     invariants of the last two layers, through `encoder` (a name of `readable_fp.encoder.NAMES`,
@@ -117,18 +124,29 @@ def latent(model: Model, encoder=None, n_tokens: int = DEFAULT_TOKENS, base: Mod
     return e.encode(invariants(model, n_tokens=n_tokens, base=base, progress=progress))
 
 
-def compare(a: Model, b: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, base_a: Model | None = None,
-            base_b: Model | None = None, progress: bool = True) -> Comparison:
-    """How strongly two models share a base (ICS, 0-100, overall and per term and layer).
+def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a: Model | None = None,
+            base_b: Model | None = None, progress: bool = True, null=None) -> Comparison:
+    """How strongly two models share a base: ICS (0-100, overall and per term and layer), and a
+    z-score, p-value and verdict against the null distribution of independent pairs.
 
     With both checkpoints at hand the probe tokens are the lowest-ranked strings present in
     both vocabularies; a saved invariants file brings its own probe strings, restricted to
-    those the other side also has.
+    those the other side also has. `layers="all"` reads every layer of both models and matches
+    them (robust to depth pruning; default n_tokens then ALL_LAYERS_TOKENS, to bound memory).
+    `null`: a `readable_fp.null.Null`, a null file path, False for no verdict, or None for the
+    shipped null plus the user's own pairs.
     """
+    from . import null as nulls
+
+    match = isinstance(layers, str) and layers.strip() == "all"
+    n_tokens = _tokens(n_tokens, layers)
     ma, mb = open_model(a, base_a), open_model(b, base_b)
     if isinstance(ma, Checkpoint) and isinstance(mb, Checkpoint):
         by_id = ma.vocab is None or mb.vocab is None
         probes = choose_probes([probe_ids(ma, by_id), probe_ids(mb, by_id)], n_tokens)
+        if len(probes) < MIN_PROBES:
+            raise TooFewSharedTokens(f"the two models share only {len(probes)} probe tokens (need {MIN_PROBES}); "
+                                     "their vocabularies are too different to compare")
         ia = compute(ma, probes, layers=layers, progress=progress)
         ib = compute(mb, probes, layers=layers, progress=progress)
     elif isinstance(ma, Checkpoint):
@@ -139,7 +157,11 @@ def compare(a: Model, b: Model, n_tokens: int = DEFAULT_TOKENS, layers=None, bas
         ib = compute(mb, ia.probes, layers=_relative(ia) if layers is None else layers, progress=progress)
     else:
         ia, ib = ma, mb
-    return compare_invariants(ia, ib)
+    res = compare_invariants(ia, ib, match=match)
+    if null is not False:
+        nl = null if isinstance(null, nulls.Null) else nulls.load(null)
+        res.calibration = nl.calibrate(res.ics, nulls.mode_of(layers))
+    return res
 
 
 def _relative(inv: Invariants) -> list[int]:

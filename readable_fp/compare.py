@@ -4,9 +4,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import torch
+
 from .errors import FingerprintError
 from .model_terms import MIN_PROBES, Invariants
-from .terms import TERMS, cosine
+from .null import Calibration
+from .terms import TERMS, center, cosine
+
+
+class TooFewSharedTokens(FingerprintError):
+    """The vocabularies share too few strings for the terms to be compared at all."""
 
 
 @dataclass
@@ -23,6 +30,12 @@ class Comparison:
     n_tokens: int
     terms: list[TermScore]
     models: list[dict] = field(default_factory=list)
+    calibration: Calibration | None = None  # z, p and verdict against the null (readable_fp.null)
+    matched: bool = False  # layers were matched between the models (all-layers mode)
+
+    @property
+    def verdict(self) -> str | None:
+        return self.calibration.verdict if self.calibration else None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -34,7 +47,11 @@ class Comparison:
         return json.dumps(self.to_dict(), indent=2)
 
     def table(self) -> str:
-        lines = [f"ICS {self.ics:6.2f} / 100   ({self.n_tokens} probe tokens)", ""]
+        how = ", layers matched between the models" if self.matched else ""
+        lines = [f"ICS {self.ics:6.2f} / 100   ({self.n_tokens} probe tokens{how})"]
+        lines.append(self.calibration.line() if self.calibration else
+                     "verdict: none (no null distribution for this layer choice: use the default layers or 'all')")
+        lines.append("")
         lines.append(f"{'term':<6} {'layer A':>8} {'layer B':>8} {'ICS':>8}")
         for t in self.terms:
             lines.append(f"{t.term:<6} {t.layer_a:>8} {t.layer_b:>8} {t.ics:>8.2f}")
@@ -55,22 +72,62 @@ def _bytes(n: int) -> str:
     return str(n)
 
 
-def compare_invariants(a: Invariants, b: Invariants) -> Comparison:
-    """ICS = 100 x the cosine of the concatenated, centred, unit-norm terms = mean of per-term cosines."""
+def layer_similarity(a: Invariants, b: Invariants) -> torch.Tensor:
+    """(layers of a) x (layers of b): the mean over the three terms of the cosine of each layer pair."""
+    S = torch.zeros(len(a.layers), len(b.layers), dtype=torch.float64)
+    for t in TERMS:
+        A = torch.stack([center(a.terms[f"{t}@{i}"]).flatten().float() for i in a.layers])
+        B = torch.stack([center(b.terms[f"{t}@{j}"]).flatten().float() for j in b.layers])
+        S += (A @ B.T).double() / len(TERMS)
+    return S
+
+
+def match_layers(S: torch.Tensor) -> list[tuple[int, int]]:
+    """Order-preserving matching of every row to a distinct column (or every column to a row, when
+    there are more rows) maximising the summed similarity: layers dropped by depth pruning are
+    skipped, the rest keep their order. Dynamic programming, O(rows x columns)."""
+    if S.shape[0] > S.shape[1]:
+        return [(i, j) for j, i in match_layers(S.T)]
+    n, m = S.shape
+    s = S.tolist()
+    best = [[0.0] * (m + 1)] + [[-float("inf")] * (m + 1) for _ in range(n)]
+    for i in range(1, n + 1):
+        for j in range(i, m + 1):
+            best[i][j] = max(best[i][j - 1], best[i - 1][j - 1] + s[i - 1][j - 1])
+    out, i, j = [], n, m
+    while i > 0:
+        if best[i][j] == best[i][j - 1] and j > i:
+            j -= 1
+        else:
+            out.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+    return out[::-1]
+
+
+def compare_invariants(a: Invariants, b: Invariants, match: bool = False) -> Comparison:
+    """ICS = 100 x the cosine of the concatenated, centred, unit-norm terms = mean of per-term cosines.
+
+    Layers pair up in order; with `match`, each layer of the shallower model is paired with a
+    layer of the deeper one by `match_layers` (the all-layers mode, robust to depth pruning)."""
     in_b = set(b.probes)
     shared = [s for s in a.probes if s in in_b]
     if len(shared) < MIN_PROBES:
-        raise FingerprintError(f"the two models share only {len(shared)} probe tokens (need {MIN_PROBES}); "
+        raise TooFewSharedTokens(f"the two models share only {len(shared)} probe tokens (need {MIN_PROBES}); "
                                "their vocabularies are too different to compare")
-    if len(a.layers) != len(b.layers):
-        raise FingerprintError(f"different numbers of layers selected ({len(a.layers)} vs {len(b.layers)})")
+    if len(a.layers) != len(b.layers) and not match:
+        raise FingerprintError(f"different numbers of layers selected ({len(a.layers)} vs {len(b.layers)}); "
+                               "use --layers all to match layers between the models")
     if shared != a.probes:
         a = a.restricted(shared)
     if shared != b.probes:
         b = b.restricted(shared)
+    if match:
+        layer_pairs = [(a.layers[i], b.layers[j]) for i, j in match_layers(layer_similarity(a, b))]
+    else:
+        layer_pairs = list(zip(a.layers, b.layers))
     scores = []
-    for la, lb in zip(a.layers, b.layers):
+    for la, lb in layer_pairs:
         for t in TERMS:
             scores.append(TermScore(t, la, lb, 100.0 * cosine(a.terms[f"{t}@{la}"], b.terms[f"{t}@{lb}"])))
     ics = sum(s.ics for s in scores) / len(scores)
-    return Comparison(ics, len(shared), scores, [dict(a.info), dict(b.info)])
+    return Comparison(ics, len(shared), scores, [dict(a.info), dict(b.info)], matched=match)

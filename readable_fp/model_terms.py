@@ -28,6 +28,7 @@ from .vocab import choose_probes, probe_table
 
 FILE_KIND = "readable-fp/invariants"
 DEFAULT_TOKENS = 4096
+ALL_LAYERS_TOKENS = 1024  # every layer's three T x T terms are held at once: 1024 keeps a 32-layer model under 0.5 GB
 DEFAULT_LAYERS = (-2, -1)
 MIN_PROBES = 32  # below this the terms are too small a sample to tell models apart
 

@@ -91,19 +91,20 @@ def test_compare_prints_the_table(capsys, models):
     assert m, lines[0]
     ics, n = float(m.group(1)), int(m.group(2))
     assert n == N and 50 < ics < 100
-    assert lines[2].split() == ["term", "layer", "A", "layer", "B", "ICS"]
-    rows = [ln.split() for ln in lines[3:9]]
+    assert lines[1].startswith("verdict: ")
+    assert lines[3].split() == ["term", "layer", "A", "layer", "B", "ICS"]
+    rows = [ln.split() for ln in lines[4:10]]
     assert [(r[0], r[1], r[2]) for r in rows] == [(t, i, i) for i in ("1", "2") for t in ("attn", "ov", "ffn")]
     per_term = [float(r[3]) for r in rows]
     assert sum(per_term) / 6 == pytest.approx(ics, abs=0.01)
-    assert lines[9] == ""
-    assert lines[10].split() == ["format", "arch", "dtype", "read", "seconds", "source"]
-    for tag, line, src in zip("AB", lines[11:13], (a, b)):
+    assert lines[10] == ""
+    assert lines[11].split() == ["format", "arch", "dtype", "read", "seconds", "source"]
+    for tag, line, src in zip("AB", lines[12:14], (a, b)):
         f = line.split()
         assert f[0] == tag and f[1] == "safetensors" and f[2] == "llama" and f[3] == "f32"
         assert f[5] == "KB" and float(f[4]) > 0
         assert f[-1] == str(src)
-    assert len(lines) == 13
+    assert len(lines) == 14
 
 
 def test_compare_json(capsys, models):
