@@ -2,5 +2,6 @@
 __version__ = "0.1.0"
 
 from .api import compare, invariants, latent, load  # noqa: E402
+from .fingerprint import fingerprint, render  # noqa: E402
 
-__all__ = ["compare", "invariants", "latent", "load", "__version__"]
+__all__ = ["compare", "fingerprint", "invariants", "latent", "load", "render", "__version__"]

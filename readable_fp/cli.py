@@ -3,21 +3,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
 from .atomic import check_output, write_bytes
 from .errors import FingerprintError
-from .model_terms import DEFAULT_TOKENS
+from .model_terms import ALL_LAYERS_TOKENS, DEFAULT_TOKENS
 
 
 def _add_reading_options(p: argparse.ArgumentParser, layers: bool = True) -> None:
-    p.add_argument("--tokens", type=int, default=DEFAULT_TOKENS, metavar="T",
-                   help=f"number of probe tokens (default {DEFAULT_TOKENS}; fewer if the vocabularies share fewer)")
+    p.add_argument("--tokens", type=int, default=None, metavar="T",
+                   help=f"number of probe tokens (default {DEFAULT_TOKENS}, {ALL_LAYERS_TOKENS} with --layers all; "
+                        "fewer if the vocabularies share fewer)")
     if layers:
         p.add_argument("--layers", default="-2,-1",
-                       help="layers to read: comma-separated indices, negative from the end, or 'all' (default: -2,-1)")
+                       help="layers to read: comma-separated indices, negative from the end, or 'all' "
+                            "(every layer, matched between the two models: robust to depth pruning) (default: -2,-1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_renderer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoder", default=None, metavar="NAME",
+                   help="trained, random-projection, mean-pool, or a .safetensors path "
+                        "(default: the one pretrained/encoder.json measured best)")
+    p.add_argument("--renderer", default=None, metavar="R",
+                   help="vector-dog (default) or a StyleGAN2 generator .safetensors (see import-stylegan2)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--base-a", help="base model of MODEL_A if it is a LoRA adapter (overrides its config)")
     c.add_argument("--base-b", help="base model of MODEL_B if it is a LoRA adapter (overrides its config)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.add_argument("--null", metavar="FILE", help="judge against this null file instead of the shipped null "
+                                                  "plus your own (readable-fp null add)")
+    c.add_argument("--image", metavar="DIR", help="also write DIR/comparison.png: both dogs side by side, "
+                                                  "the similarity and the verdict under them")
+    _add_renderer_options(c)
     _add_reading_options(c)
 
     i = sub.add_parser("invariants", help="save a model's invariant terms to a private file")
@@ -54,13 +70,53 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("model", metavar="MODEL")
     la.add_argument("--encoder", default=None, metavar="NAME",
                     help="trained, random-projection, mean-pool, or a .safetensors path "
-                         "(default: the one pretrained/encoder.json measured best)")
+                         "(default: the one pretrained/encoder.json measured best)")  # no renderer: no image
     la.add_argument("-o", "--output", metavar="FILE", help="write the JSON here instead of printing it")
     la.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
     _add_reading_options(la, layers=False)  # the encoder reads the last two layers
-    d = sub.add_parser("demo", help="compare bundled real models: a derived pair and an unrelated pair")
+    f = sub.add_parser("fingerprint", help="the dog, its latent and a record of how it was made, written into a folder")
+    f.add_argument("model", metavar="MODEL")
+    f.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="output folder: dog.png, dog.svg (vector renderer), latent.json, fingerprint.json")
+    f.add_argument("--save-invariants", action="store_true",
+                   help="also write invariants.safetensors (private: it leaks information about the weights)")
+    f.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
+    _add_renderer_options(f)
+    _add_reading_options(f, layers=False)
+
+    cd = sub.add_parser("card", help="print a model-card section (the dog, the method, how to verify); "
+                                     "--write puts it into a README")
+    cd.add_argument("model", metavar="MODEL")
+    cd.add_argument("--write", metavar="CARD", help="insert the section into this README/model card (or replace "
+                                                    "the one there), leaving the rest of the file untouched")
+    cd.add_argument("--image", metavar="FILE", help="where to write the dog (default: fingerprint.png beside "
+                                                    "the card, or in the current folder)")
+    cd.add_argument("--ref", metavar="NAME", help="how readers should name the model in the verify commands "
+                                                  "(default: MODEL as given)")
+    cd.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
+    _add_renderer_options(cd)
+    _add_reading_options(cd, layers=False)
+
+    ap_ = sub.add_parser("app", help="start the web UI (Gradio) on this machine")
+    ap_.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ap_.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+
+    d = sub.add_parser("demo", help="fingerprint and compare the bundled real models (a derived pair and an "
+                                    "unrelated pair), with pictures")
     d.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    d.add_argument("-o", "--output", default="readable-fp-demo", metavar="DIR",
+                   help="where the dogs and the side-by-side pictures go (default: readable-fp-demo)")
     _add_reading_options(d)
+
+    n = sub.add_parser("null", help="the null distribution of independent pairs behind compare's verdict: show it, add to it")
+    nsub = n.add_subparsers(dest="null_command", metavar="ACTION", required=True)
+    ns = nsub.add_parser("show", help="the null's groups, their ICS range and the 'same base' threshold")
+    ns.add_argument("--json", action="store_true", help="print every pair as JSON")
+    na = nsub.add_parser("add", help="add models that share no base with each other or the bundled models")
+    na.add_argument("models", nargs="+", metavar="MODEL")
+    na.add_argument("--group", default="language models",
+                    help="the group the new pairs join (default: language models)")
+    na.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     g = sub.add_parser("import-stylegan2",
                        help="convert an NVIDIA StyleGAN2-ADA .pkl to a safetensors generator (no pickle code is run)")
@@ -77,17 +133,34 @@ DEMO_PAIRS = [("minilm", "minilm-int8", "derived: a published int8 ONNX export o
 
 
 def _demo(args, progress: bool) -> int:
-    from . import api, bundled
+    """The bundled real models: their fingerprints, and both pairs compared and pictured."""
+    from pathlib import Path
 
+    from . import api, bundled
+    from .fingerprint import fingerprint
+    from .side_by_side import side_by_side
+
+    out = Path(args.output)
+    fps = {}
+    for key in dict.fromkeys(k for a, b, _ in DEMO_PAIRS for k in (a, b)):
+        fps[key] = fingerprint(bundled.path(key), n_tokens=args.tokens, progress=progress)
+        fps[key].save(out / key)
     results = []
     for a, b, what in DEMO_PAIRS:
         res = api.compare(bundled.path(a), bundled.path(b), n_tokens=args.tokens, layers=args.layers, progress=progress)
-        results.append({"a": a, "b": b, "relation": what, **res.to_dict()})
+        verdict = res.calibration.line() if res.calibration else "verdict: none"
+        png = side_by_side(fps[a].png, fps[b].png, bundled.MODELS[a][2], bundled.MODELS[b][2],
+                           [f"ICS {res.ics:.2f} / 100 ({res.n_tokens} probe tokens)", verdict])
+        write_bytes(out / f"{a}-vs-{b}.png", png)
+        results.append({"a": a, "b": b, "relation": what, "image": str(out / f"{a}-vs-{b}.png"), **res.to_dict()})
         if not args.json:
             print(f"== {bundled.MODELS[a][2]}  vs  {bundled.MODELS[b][2]}  ({what})")
-            print(res.table() + "\n")
+            print(res.table())
+            print(f"picture: {out / f'{a}-vs-{b}.png'}\n")
     if args.json:
         print(json.dumps(results, indent=2))
+    else:
+        print(f"fingerprints (dog.png, dog.svg, latent.json, fingerprint.json): {', '.join(str(out / k) for k in fps)}")
     return 0
 
 
@@ -115,21 +188,114 @@ def _latent(args, progress: bool) -> int:
     return 0
 
 
+def _null(args) -> int:
+    from . import null
+
+    if args.null_command == "add":
+        pairs = null.add(args.models, group=args.group, progress=not args.no_progress)
+        for p in pairs:
+            print(f"added: {p.a} vs {p.b}  ICS {p.ics:.2f}  ({p.n_tokens} probe tokens)")
+        print(f"wrote {null.user_dir() / 'null.json'}")
+    nl = null.load()
+    if getattr(args, "json", False):
+        print(json.dumps([vars(p) for p in nl.pairs], indent=1))
+        return 0
+    if not nl.pairs:
+        print("the null is empty")
+    for mode in ("last2", "all"):
+        cal = nl.calibrate(0.0, mode)
+        if cal is None:
+            continue
+        print(f"mode {mode}: 'same base' above ICS {cal.same_base_above:.1f} (false-positive rate {cal.alpha:g})")
+        for group, values in nl.groups(mode).items():
+            print(f"  {group:<16} {len(values):>3} pairs  ICS mean {sum(values) / len(values):5.2f}  "
+                  f"max {max(values):5.2f}")
+    return 0
+
+
+def _fingerprint(args, progress: bool) -> int:
+    from .fingerprint import fingerprint
+
+    fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress)
+    written = fp.save(args.output, save_invariants=args.save_invariants)
+    print(f"wrote {args.output}: {', '.join(p.name for p in written)}"
+          + ("  (invariants.safetensors is private: do not publish it)" if args.save_invariants else ""))
+    return 0
+
+
+def _card(args, progress: bool) -> int:
+    from pathlib import Path
+
+    from .fingerprint import fingerprint
+    from .model_card import section, write_into
+
+    if args.write:
+        card = Path(args.write)
+        if card.exists() and not card.is_file():
+            raise FingerprintError(f"{card}: not a file")
+        if not card.resolve().parent.is_dir():
+            raise FingerprintError(f"{card}: parent directory does not exist")
+    image = Path(args.image) if args.image else (Path(args.write).parent if args.write else Path(".")) / "fingerprint.png"
+    check_output(str(image))
+    fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress)
+    card_dir = Path(args.write).resolve().parent if args.write else Path.cwd()
+    rel = os.path.relpath(image.resolve(), card_dir)
+    text = section(fp.record, Path(rel).as_posix(), args.ref or args.model)
+    write_bytes(image, fp.png)
+    if args.write:
+        replaced = write_into(args.write, text)
+        print(f"{'replaced the' if replaced else 'added a'} readable-fp section in {args.write}; wrote {image}")
+    else:
+        sys.stdout.write(text)
+        print(f"(wrote {image})", file=sys.stderr)
+    return 0
+
+
+def _compare_image(args, res, progress: bool) -> None:
+    from pathlib import Path
+
+    from .fingerprint import fingerprint
+    from .side_by_side import side_by_side
+
+    fa = fingerprint(args.model_a, args.encoder, args.renderer, base=args.base_a, progress=progress)
+    fb = fingerprint(args.model_b, args.encoder, args.renderer, base=args.base_b, progress=progress)
+    lines = [f"ICS {res.ics:.2f} / 100 ({res.n_tokens} probe tokens): "
+             + ", ".join(f"{t.term}@{t.layer_a} {t.ics:.1f}" for t in res.terms[:6])]
+    lines.append(res.calibration.line() if res.calibration else "verdict: none (no null for this layer choice)")
+    png = side_by_side(fa.png, fb.png, Path(str(args.model_a).rstrip("/")).name, Path(str(args.model_b).rstrip("/")).name,
+                       lines)
+    out = Path(args.image)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / "comparison.png", png)
+    print(f"wrote {out / 'comparison.png'}", file=sys.stderr)
+
+
 def _run(args) -> int:
     from . import api
 
     if args.command == "import-stylegan2":
         return _import_stylegan2(args)
+    if args.command == "null":
+        return _null(args)
+    if args.command == "app":
+        from .app import launch
+        return launch(args.host, args.port)
     progress = not args.no_progress
     if args.command == "demo":
         return _demo(args, progress)
     if args.command == "compare":
         res = api.compare(args.model_a, args.model_b, n_tokens=args.tokens, layers=args.layers,
-                          base_a=args.base_a, base_b=args.base_b, progress=progress)
+                          base_a=args.base_a, base_b=args.base_b, progress=progress, null=args.null)
+        if args.image:
+            _compare_image(args, res, progress)
         print(res.to_json() if args.json else res.table())
         return 0
     if args.command == "latent":
         return _latent(args, progress)
+    if args.command == "fingerprint":
+        return _fingerprint(args, progress)
+    if args.command == "card":
+        return _card(args, progress)
     if args.command == "invariants":
         out = args.output
         check_output(out)
@@ -147,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         ap.print_help()
         return 2
-    if getattr(args, "tokens", 2) < 2:
+    if getattr(args, "tokens", None) is not None and args.tokens < 2:
         ap.error("--tokens must be at least 2")
     try:
         return _run(args)

@@ -113,13 +113,19 @@ class RandomProjection(Encoder):
 
 @lru_cache(maxsize=2)
 def _gaussian_matrix(seed: int) -> torch.Tensor:
-    """LATENT x (6*64*64) standard normals from Philox raw bits (a stable stream) by Box-Muller."""
-    n = LATENT * CHANNELS * K * K
-    raw = np.random.Philox(seed).random_raw(n)  # n uint64: two 32-bit uniforms each
-    u1 = ((raw >> np.uint64(32)).astype(np.float64) + 0.5) / 2.0 ** 32
-    u2 = ((raw & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) / 2.0 ** 32
-    g = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
-    return torch.from_numpy(g.reshape(LATENT, CHANNELS * K * K))
+    """LATENT x (6*64*64) standard normals from Philox raw bits (a stable stream) by Box-Muller.
+
+    Built 32 rows at a time from the one stream (the same numbers as a single draw), so the
+    temporaries stay at a few MB instead of several times the matrix's 100 MB."""
+    width = CHANNELS * K * K
+    bits = np.random.Philox(seed)
+    out = np.empty((LATENT, width), dtype=np.float64)
+    for r in range(0, LATENT, 32):
+        raw = bits.random_raw(32 * width)  # uint64: two 32-bit uniforms each
+        u1 = ((raw >> np.uint64(32)).astype(np.float64) + 0.5) / 2.0 ** 32
+        u2 = ((raw & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) / 2.0 ** 32
+        out[r:r + 32] = (np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)).reshape(32, width)
+    return torch.from_numpy(out)
 
 
 class MeanPool(Encoder):

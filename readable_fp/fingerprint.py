@@ -1,0 +1,137 @@
+"""A model's public fingerprint: the dog, the latent it is drawn from, and a record of how it was made.
+
+    fp = readable_fp.fingerprint("path/to/model")      # reads only the probe rows and the last two layers
+    fp.save("fingerprint/")                             # dog.png, dog.svg, latent.json, fingerprint.json
+
+The invariant terms behind the latent leak information about the weights, so they stay in
+memory (`fp.invariants`) unless `save(..., save_invariants=True)` is asked for.
+Renderers: ``vector-dog`` (the default: `readable_fp.vector_dog`, needs no weights) or the path
+of a StyleGAN2 generator in safetensors (`readable_fp.stylegan2`, e.g. one converted from
+NVIDIA's AFHQ-Dog pickle with ``readable-fp import-stylegan2``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import FingerprintError
+from .model_terms import Invariants
+
+VECTOR = "vector-dog"
+FILES = ("dog.png", "dog.svg", "latent.json", "fingerprint.json")
+PRIVATE = "invariants.safetensors"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def render(latent, renderer: str | os.PathLike | None = None) -> tuple[bytes, str | None]:
+    """(PNG bytes, SVG text or None) of the dog for a 512-dim latent; deterministic."""
+    z = np.asarray(latent, dtype=np.float32)
+    if renderer in (None, VECTOR):
+        from . import vector_dog
+        return vector_dog.render_png(z), vector_dog.render_svg(z)
+    from . import stylegan2
+    return stylegan2.render_png(z, stylegan2.load_generator(renderer)), None
+
+
+def renderer_record(renderer: str | os.PathLike | None) -> dict:
+    if renderer in (None, VECTOR):
+        import resvg_py
+        return {"name": VECTOR, "rasteriser": f"resvg-py {getattr(resvg_py, '__version__', '?')}"}
+    return {"name": "stylegan2", "weights": Path(renderer).name, "weights_sha256": _file_sha256(Path(renderer))}
+
+
+@dataclass
+class Fingerprint:
+    latent: np.ndarray  # float32 (512,)
+    png: bytes
+    svg: str | None
+    record: dict
+    invariants: Invariants  # private: saved only on request
+
+    def save(self, directory: str | os.PathLike, save_invariants: bool = False) -> list[Path]:
+        """Write the files into `directory` (created if missing). Everything is written into a
+        temporary folder beside it first, then moved in, so a failure leaves no partial output."""
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise FingerprintError(f"{directory}: exists and is not a directory")
+        parent = directory.resolve().parent
+        if not parent.is_dir():
+            raise FingerprintError(f"{directory}: parent directory does not exist")
+        if not os.access(parent, os.W_OK):
+            raise FingerprintError(f"{directory}: permission denied")
+        tmp = Path(tempfile.mkdtemp(prefix=".readable-fp-", dir=parent))
+        try:
+            (tmp / "dog.png").write_bytes(self.png)
+            names = ["dog.png"]
+            if self.svg is not None:
+                (tmp / "dog.svg").write_text(self.svg, encoding="utf-8")
+                names.append("dog.svg")
+            latent = {"encoder": self.record["encoder"]["name"], "latent": [float(v) for v in self.latent]}
+            (tmp / "latent.json").write_text(json.dumps(latent) + "\n")
+            (tmp / "fingerprint.json").write_text(json.dumps(self.record, indent=1, ensure_ascii=False) + "\n")
+            names += ["latent.json", "fingerprint.json"]
+            if save_invariants:
+                self.invariants.save(tmp / PRIVATE)
+                names.append(PRIVATE)
+            if not directory.exists():
+                tmp.rename(directory)
+            else:
+                for n in names:
+                    os.replace(tmp / n, directory / n)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return [directory / n for n in names]
+
+
+def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, n_tokens: int | None = None,
+                base=None, progress: bool = True) -> Fingerprint:
+    """The public fingerprint of `model` (any reference `readable_fp.compare` accepts): its
+    standalone invariants (own probe tokens, last two layers), the encoder's latent, the dog."""
+    from . import api
+    from . import encoder as enc
+
+    started = datetime.now(timezone.utc)
+    e = encoder if isinstance(encoder, enc.Encoder) else enc.get(encoder)  # bad names fail before reading
+    if renderer not in (None, VECTOR) and not Path(renderer).is_file():
+        raise FingerprintError(f"renderer '{renderer}': use '{VECTOR}' or the path of a StyleGAN2 .safetensors generator")
+    inv = api.invariants(model, n_tokens=n_tokens, base=base, progress=progress)
+    z = e.encode(inv)
+    png, svg = render(z, renderer)
+    info = dict(inv.info)
+    weights = {"trained": enc.WEIGHTS}.get(e.name)
+    record = {
+        "readable_fp": __version__,
+        "model": {"source": Path(str(info.get("source", ""))).name, "format": info.get("format"),
+                  "architecture": info.get("architecture"), "dtype": info.get("dtype"),
+                  "bytes_read": info.get("bytes_read"), "n_layers": inv.n_layers, "layers": inv.layers,
+                  "probe_tokens": len(inv.probes)},
+        "encoder": {"name": e.name, **({"weights_sha256": _file_sha256(weights)} if weights else {}),
+                    **({"seed": e.SEED} if hasattr(e, "SEED") else {})},
+        "renderer": renderer_record(renderer),
+        "latent_sha256": _sha256(np.asarray(z, dtype="<f4").tobytes()),
+        "png_sha256": _sha256(png),
+        "tensors_read_sha256": dict(sorted(info.get("tensors", {}).items())),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return Fingerprint(np.asarray(z, dtype=np.float32), png, svg, record, inv)

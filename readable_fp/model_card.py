@@ -1,0 +1,66 @@
+"""The model-card section: the dog, what it means, and how anyone can check it.
+
+The section sits between two HTML comments, so writing it again replaces only the section and
+leaves the rest of the README (YAML front matter included) byte for byte as it was.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .atomic import write_bytes
+from .errors import FingerprintError
+
+START = "<!-- readable-fp:start -->"
+END = "<!-- readable-fp:end -->"
+
+
+def section(record: dict, image: str, model_ref: str) -> str:
+    """Markdown for a model card, `image` being the dog's path relative to the card."""
+    m, enc, ren = record["model"], record["encoder"], record["renderer"]
+    return f"""{START}
+## Weight fingerprint
+
+![readable-fp fingerprint: a dog drawn from this model's weights]({image})
+
+This dog is a human-readable fingerprint of the model's weights, made by
+readable-fp {record['readable_fp']}. It is computed from
+the weights alone: invariant terms of the token embeddings and the last two layers
+({m['probe_tokens']} probe tokens, layers {', '.join(map(str, m['layers']))} of {m['n_layers']}) survive
+fine-tuning, quantisation and function-preserving rearrangements of the weights; an encoder
+(`{enc['name']}`) maps them to a 512-dim latent and a renderer (`{ren['name']}`) draws it. Models that
+share a base get near-identical dogs, independent models clearly different ones. The terms
+themselves are not published.
+
+How to verify:
+
+```bash
+pip install readable-fp
+readable-fp fingerprint {model_ref} -o fp     # the same dog; fp/fingerprint.json records every tensor read
+readable-fp compare {model_ref} OTHER_MODEL   # similarity (ICS 0-100), p-value and a verdict
+```
+
+Latent SHA-256: `{record['latent_sha256']}`
+{END}
+"""
+
+
+def write_into(card: str | Path, text: str) -> bool:
+    """Put `text` into the card file: replace an existing section, or append one. Returns True
+    when a section was replaced. The file is rewritten atomically."""
+    card = Path(card)
+    old = card.read_text(encoding="utf-8") if card.exists() else ""
+    if card.exists() and not card.is_file():
+        raise FingerprintError(f"{card}: not a file")
+    i, j = old.find(START), old.find(END)
+    if (i < 0) != (j < 0) or (i >= 0 and j < i) or old.count(START) > 1:
+        raise FingerprintError(f"{card}: the readable-fp section markers are broken (fix or remove them first)")
+    if i >= 0:
+        end = j + len(END)
+        if old[end:end + 1] == "\n":
+            end += 1
+        new = old[:i] + text + old[end:]
+    else:
+        sep = "" if not old or old.endswith("\n\n") else "\n" if old.endswith("\n") else "\n\n"
+        new = old + sep + text
+    write_bytes(card, new.encode("utf-8"))
+    return i >= 0
