@@ -150,12 +150,8 @@ def build_models(cache: Path = CACHE, progress: bool = True) -> dict[str, Path]:
          lambda t: save_attacked(md / "smollm2-ft", t, "rotate_residual", seed=2))
 
     def onnx_with_tokenizer(t):
-        t.mkdir(parents=True)
         from readable_fp import bundled
-        os.symlink(bundled.path("minilm-int8"), t / "model.onnx")
-        for f in paths["all-MiniLM-L6-v2"].iterdir():
-            if f.name.startswith(("tokenizer", "vocab", "special_tokens")):
-                shutil.copy(f, t / f.name)
+        shutil.copytree(bundled.model("minilm-int8"), t, symlinks=True)
 
     step("all-MiniLM int8 ONNX", md / "minilm-int8", onnx_with_tokenizer)
     for s in range(TINY_SEEDS):

@@ -3,6 +3,8 @@ by `readable-fp demo` and the tests so that nothing has to come from a model hub
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 from .errors import FingerprintError
@@ -21,3 +23,29 @@ def path(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FingerprintError(f"the bundled model '{name}' is not installed; run: sh scripts/install-real-weights.sh")
     return Path(spec.submodule_search_locations[0]) / inner
+
+
+# The int8 export ships model.onnx alone; whoever runs it tokenizes with all-MiniLM's tokenizer.
+_TOKENIZER_OF = {"minilm-int8": "minilm"}
+_TOKENIZER_FILES = ("tokenizer", "vocab", "special_tokens")
+
+
+def model(name: str) -> Path:
+    """`path(name)` ready to fingerprint: the int8 ONNX export gets a folder beside its file's
+    link with all-MiniLM's tokenizer files, so its probe tokens are strings (as for any other
+    model), not bare token ids. The folder lives in $READABLE_FP_CACHE (~/.cache/readable-fp)."""
+    p = path(name)
+    if name not in _TOKENIZER_OF:
+        return p
+    cache = Path(os.environ.get("READABLE_FP_CACHE", Path.home() / ".cache" / "readable-fp")) / "bundled" / name
+    if not (cache / p.name).exists():
+        tmp = cache.with_name(cache.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        os.symlink(p, tmp / p.name)
+        for f in path(_TOKENIZER_OF[name]).iterdir():
+            if f.name.startswith(_TOKENIZER_FILES):
+                shutil.copy(f, tmp / f.name)
+        shutil.rmtree(cache, ignore_errors=True)
+        tmp.rename(cache)
+    return cache

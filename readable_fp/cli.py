@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap_ = sub.add_parser("app", help="start the web UI (Gradio) on this machine")
     ap_.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap_.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ap_.add_argument("--max-upload", type=float, default=None, metavar="GB",
+                     help="largest upload of one model, in GB (default: $READABLE_FP_MAX_UPLOAD bytes, or 2)")
 
     d = sub.add_parser("demo", help="fingerprint and compare the bundled real models (a derived pair and an "
                                     "unrelated pair), with pictures")
@@ -143,11 +145,11 @@ def _demo(args, progress: bool) -> int:
     out = Path(args.output)
     fps = {}
     for key in dict.fromkeys(k for a, b, _ in DEMO_PAIRS for k in (a, b)):
-        fps[key] = fingerprint(bundled.path(key), n_tokens=args.tokens, progress=progress)
+        fps[key] = fingerprint(bundled.model(key), n_tokens=args.tokens, progress=progress)
         fps[key].save(out / key)
     results = []
     for a, b, what in DEMO_PAIRS:
-        res = api.compare(bundled.path(a), bundled.path(b), n_tokens=args.tokens, layers=args.layers, progress=progress)
+        res = api.compare(bundled.model(a), bundled.model(b), n_tokens=args.tokens, layers=args.layers, progress=progress)
         verdict = res.calibration.line() if res.calibration else "verdict: none"
         png = side_by_side(fps[a].png, fps[b].png, bundled.MODELS[a][2], bundled.MODELS[b][2],
                            [f"ICS {res.ics:.2f} / 100 ({res.n_tokens} probe tokens)", verdict])
@@ -279,7 +281,9 @@ def _run(args) -> int:
         return _null(args)
     if args.command == "app":
         from .app import launch
-        return launch(args.host, args.port)
+        if args.max_upload is not None and args.max_upload <= 0:
+            raise FingerprintError("--max-upload must be a positive number of GB")
+        return launch(args.host, args.port, None if args.max_upload is None else int(args.max_upload * 1e9))
     progress = not args.no_progress
     if args.command == "demo":
         return _demo(args, progress)

@@ -173,7 +173,7 @@ def _bundled_members() -> list[tuple[str, Path]]:
     out = []
     for key in ("smollm2", "minilm"):
         try:
-            out.append((bundled.MODELS[key][2], bundled.path(key)))
+            out.append((bundled.MODELS[key][2], bundled.model(key)))
         except FingerprintError:
             pass
     return out

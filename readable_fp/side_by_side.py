@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -16,6 +15,23 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> list[str]:
+    """Greedy word wrap by measured width (a character count clips proportional fonts)."""
+    out: list[str] = []
+    for word in text.split(" "):
+        if out and draw.textlength(out[-1] + " " + word, font=font) <= width:
+            out[-1] += " " + word
+        else:
+            out.append(word)
+    return out or [""]
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-4] + "..."
+    return text
+
+
 def side_by_side(png_a: bytes, png_b: bytes, name_a: str, name_b: str, lines: list[str]) -> bytes:
     """PNG bytes: dog A | dog B, their names under each, then `lines` (similarity, verdict)."""
     a, b = (Image.open(io.BytesIO(p)).convert("RGB") for p in (png_a, png_b))
@@ -23,9 +39,9 @@ def side_by_side(png_a: bytes, png_b: bytes, name_a: str, name_b: str, lines: li
     a, b = (im.resize((side, side)) if im.size != (side, side) else im for im in (a, b))
     big, small = _font(max(14, side // 14)), _font(max(12, side // 18))
     width = 2 * side + 3 * PAD
-    chars = max(20, int(width / (small.size * 0.55)))
-    wrapped = [w for ln in lines for w in (textwrap.wrap(ln, chars) or [""])]
-    names = [textwrap.shorten(n, int(side / (small.size * 0.55)), placeholder="...") for n in (name_a, name_b)]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped = [w for ln in lines for w in _wrap(measure, ln, big, width - 2 * PAD)]
+    names = [_fit(measure, n, small, side) for n in (name_a, name_b)]
     height = PAD + side + PAD // 2 + small.size + PAD + len(wrapped) * (big.size + 6) + PAD
     out = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(out)

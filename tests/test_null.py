@@ -163,7 +163,7 @@ def test_shipped_null_on_the_bundled_real_models():
     all-MiniLM are not (neither pair is in the null: the export is derived, and these two models'
     own pair is left out of the null used here)."""
     nl = nulls.Null.read(nulls.SHIPPED)
-    same = api.compare(bundled.path("minilm"), bundled.path("minilm-int8"), progress=False, null=nl)
+    same = api.compare(bundled.model("minilm"), bundled.model("minilm-int8"), progress=False, null=nl)
     assert same.verdict == "same base"
     smol, mini = "SmolLM2-135M", "all-MiniLM-L6-v2"
     other = api.compare(bundled.path("smollm2"), bundled.path("minilm"), progress=False, null=nl.without(smol, mini))
