@@ -140,6 +140,7 @@ def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a
 
     match = isinstance(layers, str) and layers.strip() == "all"
     n_tokens = _tokens(n_tokens, layers)
+    nl = None if null is False else null if isinstance(null, nulls.Null) else nulls.load(null)  # a bad file fails first
     ma, mb = open_model(a, base_a), open_model(b, base_b)
     if isinstance(ma, Checkpoint) and isinstance(mb, Checkpoint):
         by_id = ma.vocab is None or mb.vocab is None
@@ -158,8 +159,7 @@ def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a
     else:
         ia, ib = ma, mb
     res = compare_invariants(ia, ib, match=match)
-    if null is not False:
-        nl = null if isinstance(null, nulls.Null) else nulls.load(null)
+    if nl is not None:
         res.calibration = nl.calibrate(res.ics, nulls.mode_of(layers))
     return res
 
