@@ -24,6 +24,7 @@ import numpy as np
 
 from . import __version__
 from .errors import FingerprintError
+from .hashing import file_sha256
 from .model_terms import Invariants
 
 VECTOR = "vector-dog"
@@ -33,14 +34,6 @@ PRIVATE = "invariants.safetensors"
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def render(latent, renderer: str | os.PathLike | None = None) -> tuple[bytes, str | None]:
@@ -57,7 +50,7 @@ def renderer_record(renderer: str | os.PathLike | None) -> dict:
     if renderer in (None, VECTOR):
         import resvg_py
         return {"name": VECTOR, "rasteriser": f"resvg-py {getattr(resvg_py, '__version__', '?')}"}
-    return {"name": "stylegan2", "weights": Path(renderer).name, "weights_sha256": _file_sha256(Path(renderer))}
+    return {"name": "stylegan2", "weights": Path(renderer).name, "weights_sha256": file_sha256(Path(renderer))}
 
 
 @dataclass
@@ -125,7 +118,7 @@ def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, 
                   "architecture": info.get("architecture"), "dtype": info.get("dtype"),
                   "bytes_read": info.get("bytes_read"), "n_layers": inv.n_layers, "layers": inv.layers,
                   "probe_tokens": len(inv.probes)},
-        "encoder": {"name": e.name, **({"weights_sha256": _file_sha256(weights)} if weights else {}),
+        "encoder": {"name": e.name, **({"weights_sha256": file_sha256(weights)} if weights else {}),
                     **({"seed": e.SEED} if hasattr(e, "SEED") else {})},
         "renderer": renderer_record(renderer),
         "latent_sha256": _sha256(np.asarray(z, dtype="<f4").tobytes()),

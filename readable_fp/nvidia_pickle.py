@@ -50,7 +50,6 @@ test: NVIDIA's module names, ``meta`` dicts with executable ``module_src`` (whic
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import os
 import pickle
@@ -60,6 +59,7 @@ import numpy as np
 import torch
 
 from .errors import FingerprintError
+from .hashing import file_sha256
 
 __all__ = ["SafeUnpickler", "PersistentObject", "EasyDict", "ALLOWED_GLOBALS", "read_pickle",
            "network_state", "generator_config", "load_nvidia_pickle", "convert_nvidia_pickle"]
@@ -408,14 +408,6 @@ def load_nvidia_pickle(path: str | os.PathLike, key: str = "G_ema"):
     return G.eval().requires_grad_(False)
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def convert_nvidia_pickle(pkl: str | os.PathLike, out: str | os.PathLike, key: str = "G_ema",
                           license: str = "") -> dict[str, str]:
     """Convert network `key` of `pkl` to a safetensors file via `save_generator`; returns its extra meta.
@@ -432,7 +424,7 @@ def convert_nvidia_pickle(pkl: str | os.PathLike, out: str | os.PathLike, key: s
     if not os.path.isdir(parent):
         raise FingerprintError(f"{parent}: output directory does not exist")
     G = load_nvidia_pickle(pkl, key=key)
-    meta = {"source": os.path.basename(pkl), "source_sha256": _sha256(pkl), "source_key": key,
+    meta = {"source": os.path.basename(pkl), "source_sha256": file_sha256(pkl), "source_key": key,
             "source_format": "stylegan2-ada-pytorch pickle", "license": license}
     save_generator(G, out, meta)
     return meta

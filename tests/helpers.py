@@ -55,3 +55,17 @@ def save_tiny(model_type: str, directory: str | Path, seed: int = 0, vocab_size:
 
 LLAMA_TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=8,
                   num_key_value_heads=2, head_dim=8, max_position_embeddings=128, tie_word_embeddings=False)
+
+
+def perturbed_copy(src: str | Path, dst: str | Path, scale: float, seed: int = 3) -> Path:
+    """A related model: `src`'s config, tokenizer and weights plus N(0, scale^2) noise."""
+    from safetensors.torch import load_file, save_file
+
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True)
+    for f in ("config.json", "tokenizer.json"):
+        (dst / f).write_bytes((src / f).read_bytes())
+    g = torch.Generator().manual_seed(seed)
+    sd = {k: v + scale * torch.randn(v.shape, generator=g) for k, v in load_file(str(src / "model.safetensors")).items()}
+    save_file(sd, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    return dst

@@ -9,13 +9,11 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file, save_file
 
 import readable_fp
 from readable_fp.cli import main
 
-from helpers import LLAMA_TINY, save_tiny
+from helpers import LLAMA_TINY, perturbed_copy, save_tiny
 
 N = 64
 
@@ -25,14 +23,7 @@ def models(tmp_path_factory):
     """A tiny llama and a lightly perturbed copy of it (related, not identical)."""
     root = tmp_path_factory.mktemp("cli")
     save_tiny("llama", root / "a", **LLAMA_TINY)
-    b = root / "b"
-    b.mkdir()
-    for f in ("config.json", "tokenizer.json"):
-        (b / f).write_bytes((root / "a" / f).read_bytes())
-    g = torch.Generator().manual_seed(3)
-    sd = {k: v + 0.01 * torch.randn(v.shape, generator=g) for k, v in load_file(str(root / "a" / "model.safetensors")).items()}
-    save_file(sd, str(b / "model.safetensors"), metadata={"format": "pt"})
-    return root / "a", b
+    return root / "a", perturbed_copy(root / "a", root / "b", 0.01)
 
 
 def run(capsys, *args):

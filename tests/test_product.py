@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
 
 import readable_fp
 from readable_fp.cli import main
 from readable_fp.model_card import END, START
 from readable_fp.model_terms import Invariants
 
-from helpers import LLAMA_TINY, save_tiny
+from helpers import LLAMA_TINY, perturbed_copy, save_tiny
 
 N = 64
 
@@ -27,13 +26,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("product")
     save_tiny("llama", root / "a", **LLAMA_TINY)
     save_tiny("llama", root / "other", seed=9, **LLAMA_TINY)
-    b = root / "b"
-    b.mkdir()
-    for f in ("config.json", "tokenizer.json"):
-        (b / f).write_bytes((root / "a" / f).read_bytes())
-    g = torch.Generator().manual_seed(3)
-    sd = {k: v + 0.002 * torch.randn(v.shape, generator=g) for k, v in load_file(str(root / "a" / "model.safetensors")).items()}
-    save_file(sd, str(b / "model.safetensors"), metadata={"format": "pt"})
+    perturbed_copy(root / "a", root / "b", 0.002)
     return root
 
 
