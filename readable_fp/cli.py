@@ -229,14 +229,10 @@ def _card(args, progress: bool) -> int:
     from pathlib import Path
 
     from .fingerprint import fingerprint
-    from .model_card import section, write_into
+    from .model_card import check, section, write_into
 
     if args.write:
-        card = Path(args.write)
-        if card.exists() and not card.is_file():
-            raise FingerprintError(f"{card}: not a file")
-        if not card.resolve().parent.is_dir():
-            raise FingerprintError(f"{card}: parent directory does not exist")
+        check(args.write)  # a card that cannot take the section fails before any reading
     image = Path(args.image) if args.image else (Path(args.write).parent if args.write else Path(".")) / "fingerprint.png"
     check_output(str(image))
     fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress)

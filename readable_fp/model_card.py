@@ -44,23 +44,38 @@ Latent SHA-256: `{record['latent_sha256']}`
 """
 
 
+def _splice(card: Path, old: str, text: str) -> tuple[str, bool]:
+    """`old` with the section replaced by `text`, or with `text` appended; and whether it replaced."""
+    i, j = old.find(START), old.find(END)
+    if (i < 0) != (j < 0) or (i >= 0 and j < i) or old.count(START) > 1:
+        raise FingerprintError(f"{card}: the readable-fp section markers are broken (fix or remove them first)")
+    if i < 0:
+        sep = "" if not old or old.endswith("\n\n") else "\n" if old.endswith("\n") else "\n\n"
+        return old + sep + text, False
+    end = j + len(END)
+    if old[end:end + 1] == "\n":
+        end += 1
+    return old[:i] + text + old[end:], True
+
+
+def _read(card: Path) -> str:
+    if card.exists() and not card.is_file():
+        raise FingerprintError(f"{card}: not a file")
+    if not card.resolve().parent.is_dir():
+        raise FingerprintError(f"{card}: parent directory does not exist")
+    return card.read_text(encoding="utf-8") if card.exists() else ""
+
+
+def check(card: str | Path) -> None:
+    """Fail now, before any model is read, if the card cannot take a section."""
+    card = Path(card)
+    _splice(card, _read(card), "")
+
+
 def write_into(card: str | Path, text: str) -> bool:
     """Put `text` into the card file: replace an existing section, or append one. Returns True
     when a section was replaced. The file is rewritten atomically."""
     card = Path(card)
-    old = card.read_text(encoding="utf-8") if card.exists() else ""
-    if card.exists() and not card.is_file():
-        raise FingerprintError(f"{card}: not a file")
-    i, j = old.find(START), old.find(END)
-    if (i < 0) != (j < 0) or (i >= 0 and j < i) or old.count(START) > 1:
-        raise FingerprintError(f"{card}: the readable-fp section markers are broken (fix or remove them first)")
-    if i >= 0:
-        end = j + len(END)
-        if old[end:end + 1] == "\n":
-            end += 1
-        new = old[:i] + text + old[end:]
-    else:
-        sep = "" if not old or old.endswith("\n\n") else "\n" if old.endswith("\n") else "\n\n"
-        new = old + sep + text
+    new, replaced = _splice(card, _read(card), text)
     write_bytes(card, new.encode("utf-8"))
-    return i >= 0
+    return replaced

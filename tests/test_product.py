@@ -123,6 +123,9 @@ def test_card_prints_and_writes_a_section(capsys, models, tmp_path):
     card.write_text(head + START + "\nno end marker\n")
     code, _, err = run(capsys, "card", models / "a", "--tokens", N, "--no-progress", "--write", card)
     assert code == 2 and "markers are broken" in err and card.read_text() == head + START + "\nno end marker\n"
+    (tmp_path / "fingerprint.png").unlink()
+    code, _, err = run(capsys, "card", tmp_path / "missing-model", "--write", card)
+    assert code == 2 and "markers are broken" in err and not (tmp_path / "fingerprint.png").exists()
 
 
 def test_side_by_side_png_is_deterministic():
