@@ -62,17 +62,17 @@ class Fingerprint:
     invariants: Invariants  # private: saved only on request
 
     def save(self, directory: str | os.PathLike, save_invariants: bool = False) -> list[Path]:
-        """Write the files into `directory` (created if missing). Everything is written into a
+        """Write the files into `directory` (created, with its parents, if missing). Everything is written into a
         temporary folder beside it first, then moved in, so a failure leaves no partial output."""
         directory = Path(directory)
         if directory.exists() and not directory.is_dir():
             raise FingerprintError(f"{directory}: exists and is not a directory")
         parent = directory.resolve().parent
-        if not parent.is_dir():
-            raise FingerprintError(f"{directory}: parent directory does not exist")
-        if not os.access(parent, os.W_OK):
-            raise FingerprintError(f"{directory}: permission denied")
-        tmp = Path(tempfile.mkdtemp(prefix=".readable-fp-", dir=parent))
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".readable-fp-", dir=parent))
+        except OSError as e:
+            raise FingerprintError(f"{directory}: cannot create it ({e.strerror or e})") from None
         try:
             (tmp / "dog.png").write_bytes(self.png)
             names = ["dog.png"]

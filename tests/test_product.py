@@ -61,7 +61,7 @@ def test_fingerprint_writes_dog_latent_and_record(capsys, models, tmp_path):
 
 
 def test_invariants_stay_private_unless_asked(capsys, models, tmp_path):
-    out = tmp_path / "fp"
+    out = tmp_path / "new" / "fp"  # missing folders are created
     code, stdout, _ = run(capsys, "fingerprint", models / "a", "-o", out, "--tokens", N, "--no-progress", "--save-invariants")
     assert code == 0 and "private" in stdout
     inv = Invariants.load(out / "invariants.safetensors")
