@@ -140,6 +140,7 @@ def test_side_by_side_png_is_deterministic():
 
 def test_demo_is_the_main_job(capsys, tmp_path):
     """The README's first command: fingerprints and pictures of the bundled real models, with verdicts."""
+    tmp_path = tmp_path / "demo"  # as on a fresh machine: the folder does not exist yet
     code, out, err = run(capsys, "demo", "-o", tmp_path, "--no-progress", "--tokens", 1024)
     assert code == 0, err
     for key in ("minilm", "minilm-int8", "smollm2"):
