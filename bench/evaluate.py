@@ -128,12 +128,27 @@ def _pval(p):
 
 
 def terms_table(rows: list[dict]) -> str:
-    keys = sorted({k for r in rows for k in r["ours"]["terms"]}, key=lambda k: (k.split("@")[1], k))
-    lines = ["| pair | " + " | ".join(k.split("/")[0] for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    """Per-term ICS of the default fingerprint: the second-to-last and the last layer of each model."""
+    lines = ["| pair | layers (A/B) | attn -2 | ov -2 | ffn -2 | attn -1 | ov -1 | ffn -1 |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        t = list(r["ours"]["terms"].values())
-        lines.append(f"| {r['a']} vs {r['b']} | " + " | ".join(f"{v:.2f}" for v in t) + " |")
+        terms = r["ours"]["terms"]  # "attn@28/28": ICS, in layer order, then attn, ov, ffn
+        layers = list(dict.fromkeys(k.split("@")[1] for k in terms))
+        lines.append(f"| {r['a']} vs {r['b']} | {', '.join(layers)} | "
+                     + " | ".join(f"{terms[f'{t}@{lay}']:.2f}" for lay in layers for t in ("attn", "ov", "ffn")) + " |")
     return "\n".join(lines)
+
+
+def write_report(out: Path, rows: list[dict], summ: dict, machine: dict) -> str:
+    report = table(rows, summ)
+    (out / "evaluation.json").write_text(json.dumps({"machine": machine, "summary": summ, "pairs": rows}, indent=1))
+    md = ["# Evaluation suite (`python -m bench.evaluate`)", "", __doc__.split("\n\n", 2)[2].strip(), "",
+          f"Machine: {machine['platform']}, torch {machine['torch']}, {machine['cpus']} threads; "
+          f"{len(rows)} pairs in {machine['seconds']:.0f} s. Loss of B: next-token loss on a fixed English "
+          f"paragraph (the SmolLM2 transformers copy: {machine['base_loss']:.2f}), to show each derived model still works.",
+          "", report, "", "## Per-term ICS (default fingerprint)", "", terms_table(rows), ""]
+    (out / "evaluation.md").write_text("\n".join(md))
+    return report
 
 
 def main(argv=None) -> int:
@@ -142,7 +157,13 @@ def main(argv=None) -> int:
     ap.add_argument("--write-null", action="store_true", help="rewrite pretrained/null.json from the independent pairs")
     ap.add_argument("--out", default=str(RESULTS), help="folder for evaluation.md and evaluation.json")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite evaluation.md from the figures in evaluation.json, scoring nothing")
     args = ap.parse_args(argv)
+    if args.report_only:
+        d = json.loads((Path(args.out) / "evaluation.json").read_text())
+        print(write_report(Path(args.out), d["pairs"], d["summary"], d["machine"]))
+        return 0
     progress = not args.no_progress
     t_start = time.perf_counter()
     paths = zoo.build(progress=progress)
@@ -155,20 +176,12 @@ def main(argv=None) -> int:
         rows.append(r)
     calibrate(rows)
     summ = summary(rows)
-    report = table(rows, summ)
-    print(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     machine = {"cpus": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform(),
                "readable_fp": __version__, "seconds": round(time.perf_counter() - t_start, 1),
                "base_loss": zoo.lm_loss(paths["SmolLM2 (transformers)"])}
-    (out / "evaluation.json").write_text(json.dumps({"machine": machine, "summary": summ, "pairs": rows}, indent=1))
-    md = ["# Evaluation suite (`python -m bench.evaluate`)", "", __doc__.split("\n\n", 2)[2].strip(), "",
-          f"Machine: {machine['platform']}, torch {machine['torch']}, {machine['cpus']} threads; "
-          f"{len(rows)} pairs in {machine['seconds']:.0f} s. Loss of B: next-token loss on a fixed English "
-          f"paragraph (the SmolLM2 transformers copy: {machine['base_loss']:.2f}), to show each derived model still works.",
-          "", report, "", "## Per-term ICS (default fingerprint)", "", terms_table(rows), ""]
-    (out / "evaluation.md").write_text("\n".join(md))
+    print(write_report(out, rows, summ, machine))
     if args.write_null and not args.only:
         nl = nulls.Null(null_of(rows, "ours").pairs + null_of(rows, "all").pairs,
                         "Independent pairs of `python -m bench.evaluate` (bench/zoo.py): every pair of the real "
