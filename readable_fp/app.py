@@ -248,7 +248,7 @@ def _inputs(label: str, key: str):
 
 def build(max_upload: int = MAX_UPLOAD) -> gr.Blocks:
     """The app; `max_upload`: the most bytes one model's uploaded files may take together."""
-    with gr.Blocks(title="readable-fp", delete_cache=(1800, 3600)) as demo:
+    with gr.Blocks(title="readable-fp", delete_cache=(1800, 3600), analytics_enabled=False) as demo:
         limit = gr.State(max_upload)
         session = gr.State([])  # per browser session: nobody else sees these dogs
         gr.Markdown("# readable-fp\nA dog drawn from a language model's weights: models that share a base "

@@ -41,7 +41,7 @@ def server(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, READABLE_FP_HOME=str(tmp / "home"), GRADIO_TEMP_DIR=str(tmp / "gradio"), TMPDIR=str(tmp / "tmp"),
-               GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1")
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "readable_fp.cli", "app", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
