@@ -255,6 +255,8 @@ def _compare_image(args, res, progress: bool) -> None:
     from .fingerprint import fingerprint
     from .side_by_side import side_by_side
 
+    # The dogs are the models' standalone fingerprints (own probe tokens), the same ones
+    # `readable-fp fingerprint` publishes, not the pairwise comparison's shared probes: read again.
     fa = fingerprint(args.model_a, args.encoder, args.renderer, base=args.base_a, progress=progress)
     fb = fingerprint(args.model_b, args.encoder, args.renderer, base=args.base_b, progress=progress)
     lines = [f"ICS {res.ics:.2f} / 100 ({res.n_tokens} probe tokens): "
