@@ -110,7 +110,9 @@ def invariants(model: Model, n_tokens: int | None = None, layers=None, base: Mod
 def _tokens(n_tokens: int | None, layers) -> int:
     if n_tokens is not None:
         return n_tokens
-    return ALL_LAYERS_TOKENS if isinstance(layers, str) and layers.strip() == "all" else DEFAULT_TOKENS
+    from .null import mode_of
+
+    return ALL_LAYERS_TOKENS if mode_of(layers) == "all" else DEFAULT_TOKENS
 
 
 def latent(model: Model, encoder=None, n_tokens: int | None = None, base: Model | None = None,
@@ -138,7 +140,7 @@ def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a
     """
     from . import null as nulls
 
-    match = isinstance(layers, str) and layers.strip() == "all"
+    match = nulls.mode_of(layers) == "all"
     n_tokens = _tokens(n_tokens, layers)
     nl = None if null is False else null if isinstance(null, nulls.Null) else nulls.load(null)  # a bad file fails first
     ma, mb = open_model(a, base_a), open_model(b, base_b)
