@@ -6,8 +6,9 @@ function of the image, so the generator receives gradients through the augmentat
 policy is applied to real and generated images before they reach the discriminator.
 
 Images are float tensors [N, C, H, W] in [-1, 1]. Random parameters are drawn with
-``generator`` (a torch.Generator on the CPU) when one is given, else with the global RNG, and
-then moved to the image's device, so results are reproducible on CPU and GPU alike.
+``generator`` when one is given (on that generator's device), else with the global RNG on the
+image's device. Training on a GPU passes a CUDA generator: a CPU draw would need a
+host-to-device copy per transform, and each such copy waits for the GPU's queue to drain.
 """
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ import torch.nn.functional as F
 __all__ = ["DiffAugment", "POLICIES"]
 
 
+def _device(x: torch.Tensor, generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else x.device
+
+
 def _rand(shape, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.rand(shape, generator=generator).to(device=x.device, dtype=x.dtype)
+    r = torch.rand(shape, generator=generator, device=_device(x, generator))
+    return r.to(device=x.device, dtype=x.dtype)
 
 
 def _randint(low: int, high: int, shape, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randint(low, high, shape, generator=generator).to(x.device)
+    return torch.randint(low, high, shape, generator=generator, device=_device(x, generator)).to(x.device)
 
 
 def rand_brightness(x, generator=None):

@@ -291,8 +291,10 @@ def train(args: argparse.Namespace) -> dict:
     ratio = args.r1_interval / (args.r1_interval + 1)  # lazy regularisation correction (StyleGAN2)
     opt_D = torch.optim.Adam(D.parameters(), lr=args.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
 
-    data_gen = torch.Generator().manual_seed(args.seed * 2 + 1)
-    aug_gen = torch.Generator().manual_seed(args.seed * 2 + 2)
+    # On the training device: CPU-drawn indices or augmentation parameters would each need a
+    # host-to-device copy that waits for the GPU's queue, stalling it every iteration.
+    data_gen = torch.Generator(device=device).manual_seed(args.seed * 2 + 1)
+    aug_gen = torch.Generator(device=device).manual_seed(args.seed * 2 + 2)
     grid_z = torch.randn([args.grid * args.grid, G.z_dim],
                          generator=torch.Generator().manual_seed(args.seed + 12345)).to(device)
 
@@ -342,10 +344,10 @@ def train(args: argparse.Namespace) -> dict:
     num_ws = G.num_ws
 
     def sample_batch():
-        idx = torch.randint(n_images, (args.batch,), generator=data_gen)
-        real = images[idx.to(device)]
+        idx = torch.randint(n_images, (args.batch,), generator=data_gen, device=device)
+        real = images[idx]
         if args.mirror:
-            flip = (torch.rand(args.batch, generator=data_gen) < 0.5).to(device)
+            flip = torch.rand(args.batch, generator=data_gen, device=device) < 0.5
             real = torch.where(flip[:, None, None, None], real.flip(3), real)
         return real.to(torch.float32) / 127.5 - 1
 
@@ -443,10 +445,8 @@ def train(args: argparse.Namespace) -> dict:
             if args.ema_rampup:
                 ema_nimg = min(ema_nimg, state["cur_nimg"] * args.ema_rampup)
             beta = 0.5 ** (args.batch / max(ema_nimg, 1e-8))
-            for p_ema, p in zip(G_ema_params, G_params):
-                p_ema.copy_(p.lerp(p_ema, beta))
-            for b_ema, b in zip(G_ema_bufs, G_bufs):
-                b_ema.copy_(b)
+            torch._foreach_lerp_(G_ema_params, G_params, 1.0 - beta)  # one kernel per group, not per tensor
+            torch._foreach_copy_(G_ema_bufs, G_bufs)
 
         # ---- bookkeeping
         with torch.no_grad():

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Train the dog generator in ONE call on a lent GPU machine (the device tool), evaluate it and
+# leave in $OUT what must come back: results.tar (record, sample grids, evaluation, log,
+# generator.sha256) and generator.part.NN (the EMA generator split under 15 MiB).
+#
+#   here:    python gan_training/shrink_photos.py       # -> gan_training/_data/dogs128 (27 MiB)
+#   device:  run(command="bash gan_training/device_run.sh", carry=["gan_training/_data"], timeout_s=600)
+#   here:    bash gan_training/device_unpack.sh FILES_AT  # -> pretrained/ + gan_training/results/
+#
+# Why it looks like this: a drawn task gets 15 minutes of device time in all (start-up
+# included) and one command may run 10; the machine has torch but no network, so nothing is
+# installed (the work tree is imported through PYTHONPATH; only torch, numpy, Pillow and
+# safetensors are used); at most 8 files of 16 MiB come back, so checkpoints (hundreds of MB
+# with both Adam states) stay there and each call is a complete run. A short smoke run first
+# proves the CUDA path; if bf16 autocast fails there it falls back to fp32 rather than losing
+# the call. Every setting can be overridden from the environment, e.g. MINUTES=4 RES=128.
+set -u -o pipefail
+MINUTES=${MINUTES:-7.5}   # training wall time of the main run (the whole script adds ~1 min)
+RES=${RES:-64}; BATCH=${BATCH:-64}; CBASE=${CBASE:-8192}; CMAX=${CMAX:-256}; MAP=${MAP:-2}
+PRECISION=${PRECISION:-bf16}
+SMOKE_KIMG=${SMOKE_KIMG:-1}
+EVAL_N=${EVAL_N:-200}
+DATA=${DATA:-gan_training/_data/dogs128}
+RUN=${RUN:-/tmp/dogrun}
+PY=${PYTHON:-python3}
+: "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+
+say() { echo "== $(date -u +%H:%M:%S) $*"; }
+[ -d "$DATA" ] || { echo "error: no photos at $DATA: run 'python gan_training/shrink_photos.py' here and carry gan_training/_data" >&2; exit 2; }
+rm -rf "$RUN" "$RUN-smoke"; mkdir -p "$RUN" "$OUT"
+LOG="$RUN/device_run.log"
+exec > >(tee -a "$LOG") 2>&1
+
+say "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+
+net=(--resolution "$RES" --batch "$BATCH" --channel-base "$CBASE" --channel-max "$CMAX" --mapping-layers "$MAP")
+
+say "smoke run ($SMOKE_KIMG kimg, $PRECISION)"
+if ! $PY gan_training/train.py --out "$RUN-smoke" --data "$DATA" --max-images 512 "${net[@]}" \
+        --precision "$PRECISION" --kimg "$SMOKE_KIMG" --tick-kimg "$SMOKE_KIMG" --snap-kimg 1000 --no-progress; then
+    PRECISION=fp32
+    say "smoke run failed; retrying in fp32"
+    rm -rf "$RUN-smoke"
+    $PY gan_training/train.py --out "$RUN-smoke" --data "$DATA" --max-images 512 "${net[@]}" \
+        --precision fp32 --kimg "$SMOKE_KIMG" --tick-kimg "$SMOKE_KIMG" --snap-kimg 1000 --no-progress \
+        || { say "smoke run failed in fp32 too: nothing to train"; exit 1; }
+fi
+
+say "training ($MINUTES min, $PRECISION)"
+$PY gan_training/train.py --out "$RUN" --data "$DATA" "${net[@]}" --precision "$PRECISION" \
+    --time-limit "$MINUTES" --tick-kimg 20 --snap-kimg 200 --keep-checkpoints 1 --no-progress
+train_rc=$?
+if [ ! -f "$RUN/generator.safetensors" ] && ls "$RUN"/checkpoint-*.pt >/dev/null 2>&1; then
+    say "training stopped early (rc $train_rc); exporting the newest checkpoint's EMA generator"
+    $PY gan_training/train.py --resume "$RUN" --data "$DATA" --kimg 0 --no-progress
+fi
+[ -f "$RUN/generator.safetensors" ] || { say "no generator was written"; tar -cf "$OUT/results.tar" -C "$RUN" .; exit 1; }
+
+say "evaluating"
+$PY gan_training/evaluate.py --generator "$RUN/generator.safetensors" --out "$RUN/eval" --n "$EVAL_N" \
+    --real "$DATA" --record "$RUN/training_record.json" --threads 8 || say "evaluation failed"
+
+say "packing"
+(cd "$RUN" && sha256sum generator.safetensors > generator.sha256)
+rm -f "$RUN"/checkpoint-*.pt
+tar -cf "$OUT/results.tar" -C "$RUN" --exclude generator.safetensors .
+split -b 15M -d "$RUN/generator.safetensors" "$OUT/generator.part."
+ls -l "$OUT"
+say "done (training rc $train_rc)"
