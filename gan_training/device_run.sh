@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Train the dog generator in ONE call on a lent GPU machine (the device tool), evaluate it and
-# leave in $OUT what must come back: results.tar (record, sample grids, evaluation, log,
-# generator.sha256) and generator.part.NN (the EMA generator split under 15 MiB).
+# leave in $OUT what must come back: generator.part.NN (the EMA generator split under 15 MiB)
+# and train.tar (record, sample grids, log, generator.sha256) as soon as training ends, then
+# eval.tar (evaluate.py's outputs and the whole log), so a call cut off during the evaluation
+# still brings the generator back.
 #
 #   here:    python gan_training/shrink_photos.py       # -> gan_training/_data/dogs128 (27 MiB)
 #   device:  run(command="bash gan_training/device_run.sh", carry=["gan_training/_data"], timeout_s=600)
@@ -13,9 +15,11 @@
 # safetensors are used); at most 8 files of 16 MiB come back, so checkpoints (hundreds of MB
 # with both Adam states) stay there and each call is a complete run. A short smoke run first
 # proves the CUDA path; if bf16 autocast fails there it falls back to fp32 rather than losing
-# the call. Every setting can be overridden from the environment, e.g. MINUTES=4 RES=128.
+# the call. Every setting can be overridden from the environment, e.g. BUDGET=400 RES=128.
 set -u -o pipefail
-MINUTES=${MINUTES:-7.5}   # training wall time of the main run (the whole script adds ~1 min)
+BUDGET=${BUDGET:-570}     # seconds for this whole script: the device tool's timeout_s=600, less a margin
+RESERVE=${RESERVE:-75}    # seconds kept for export, evaluation and packing after training
+MINUTES=${MINUTES:-}      # training wall time; default: what BUDGET leaves after the smoke run
 RES=${RES:-64}; BATCH=${BATCH:-64}; CBASE=${CBASE:-8192}; CMAX=${CMAX:-256}; MAP=${MAP:-2}
 PRECISION=${PRECISION:-bf16}
 SMOKE_KIMG=${SMOKE_KIMG:-1}
@@ -49,6 +53,7 @@ if ! $PY gan_training/train.py --out "$RUN-smoke" --data "$DATA" --max-images 51
         || { say "smoke run failed in fp32 too: nothing to train"; exit 1; }
 fi
 
+[ -n "$MINUTES" ] || MINUTES=$(awk "BEGIN { m = ($BUDGET - $SECONDS - $RESERVE) / 60; printf \"%.2f\", (m < 0.5 ? 0.5 : m) }")
 say "training ($MINUTES min, $PRECISION)"
 $PY gan_training/train.py --out "$RUN" --data "$DATA" "${net[@]}" --precision "$PRECISION" \
     --time-limit "$MINUTES" --tick-kimg 20 --snap-kimg 200 --keep-checkpoints 1 --no-progress
@@ -57,16 +62,17 @@ if [ ! -f "$RUN/generator.safetensors" ] && ls "$RUN"/checkpoint-*.pt >/dev/null
     say "training stopped early (rc $train_rc); exporting the newest checkpoint's EMA generator"
     $PY gan_training/train.py --resume "$RUN" --data "$DATA" --kimg 0 --no-progress
 fi
-[ -f "$RUN/generator.safetensors" ] || { say "no generator was written"; tar -cf "$OUT/results.tar" -C "$RUN" .; exit 1; }
+[ -f "$RUN/generator.safetensors" ] || { say "no generator was written"; tar -cf "$OUT/train.tar" -C "$RUN" --exclude 'checkpoint-*' .; exit 1; }
+
+say "packing the generator"
+(cd "$RUN" && sha256sum generator.safetensors > generator.sha256)
+rm -f "$RUN"/checkpoint-*.pt
+split -b 15M -d "$RUN/generator.safetensors" "$OUT/generator.part."
+tar -cf "$OUT/train.tar" -C "$RUN" --exclude generator.safetensors .
 
 say "evaluating"
 $PY gan_training/evaluate.py --generator "$RUN/generator.safetensors" --out "$RUN/eval" --n "$EVAL_N" \
     --real "$DATA" --record "$RUN/training_record.json" --threads 8 || say "evaluation failed"
-
-say "packing"
-(cd "$RUN" && sha256sum generator.safetensors > generator.sha256)
-rm -f "$RUN"/checkpoint-*.pt
-tar -cf "$OUT/results.tar" -C "$RUN" --exclude generator.safetensors .
-split -b 15M -d "$RUN/generator.safetensors" "$OUT/generator.part."
+say "packing the evaluation (training rc $train_rc, $SECONDS s in all)"
+tar -cf "$OUT/eval.tar" -C "$RUN" eval device_run.log 2>/dev/null || tar -cf "$OUT/eval.tar" -C "$RUN" device_run.log
 ls -l "$OUT"
-say "done (training rc $train_rc)"

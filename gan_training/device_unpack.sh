@@ -16,7 +16,7 @@ usage="usage: bash gan_training/device_unpack.sh FILES_AT NAME [--ship]"
 src=${1:?$usage}; name=${2:?$usage}; ship=${3:-}
 [ -z "$ship" ] || [ "$ship" = --ship ] || { echo "error: unknown option '$ship'; $usage" >&2; exit 2; }
 case "$name" in *[!A-Za-z0-9._-]*|"") echo "error: NAME must be letters, digits, '.', '_' or '-'" >&2; exit 2;; esac
-[ -f "$src/results.tar" ] || { echo "error: no results.tar in $src" >&2; exit 2; }
+[ -f "$src/train.tar" ] || { echo "error: no train.tar in $src" >&2; exit 2; }
 ls "$src"/generator.part.* >/dev/null 2>&1 || { echo "error: no generator.part.* in $src" >&2; exit 2; }
 
 repo=${DEST:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -28,7 +28,9 @@ tmp=$(mktemp -d "$repo/gan_training/.unpack.XXXXXX")
 chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
-tar -xf "$src/results.tar" -C "$tmp"
+tar -xf "$src/train.tar" -C "$tmp"
+if [ -f "$src/eval.tar" ]; then tar -xf "$src/eval.tar" -C "$tmp"  # its log is the whole one
+else echo "note: no eval.tar (the call ended during the evaluation): run gan_training/evaluate.py here"; fi
 cat "$src"/generator.part.* > "$tmp/generator.safetensors"   # parts sort in order (split -d)
 (cd "$tmp" && sha256sum --quiet -c generator.sha256) || { echo "error: joined generator does not match generator.sha256" >&2; exit 1; }
 

@@ -33,7 +33,7 @@ def device_out(photos, tmp_path_factory) -> Path:  # noqa: F811
 
 def test_device_run_leaves_only_what_can_come_back(device_out):
     files = sorted(p.name for p in device_out.iterdir())
-    assert files[0] == "generator.part.00" and files[-1] == "results.tar"
+    assert files[0] == "eval.tar" and files[1] == "generator.part.00" and files[-1] == "train.tar"
     assert len(files) <= 8  # the device tool brings back at most 8 files ...
     assert all((device_out / f).stat().st_size <= 16 * 2**20 for f in files)  # ... of 16 MiB
 
@@ -51,9 +51,9 @@ def test_unpack_joins_verifies_and_ships(device_out, tmp_path):
     G = load_generator(tmp_path / "pretrained" / "dog_generator.safetensors")
     assert G.img_resolution == 16
     assert (tmp_path / "pretrained" / "dog_generator_training_record.json").is_file()
-    log = (res / "device_run.log").read_text()
-    assert "smoke run" in log and "training (" in log and '"images_seen"' in log
-    assert log.rstrip().endswith("packing")  # the log is packed last (what follows stays on the device)
+    log = (res / "device_run.log").read_text()  # eval.tar's, the whole one up to its own packing
+    assert "smoke run" in log and "training (" in log and '"images_seen"' in log and "evaluating" in log
+    assert "packing the evaluation (training rc 0" in log
 
     again = _bash("device_unpack.sh", str(device_out), "tiny", DEST=str(tmp_path))
     assert again.returncode == 2 and "exists" in again.stderr
@@ -77,3 +77,17 @@ def test_device_run_without_photos_is_one_clear_line(tmp_path):
     r = _bash("device_run.sh", OUT=str(tmp_path), DATA=str(tmp_path / "missing"))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "shrink_photos.py" in r.stderr
+
+
+def test_unpack_without_the_evaluation(device_out, tmp_path):
+    """A call cut off during the evaluation brought back the generator and train.tar only."""
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    for p in device_out.iterdir():
+        if p.name != "eval.tar":
+            (cut / p.name).write_bytes(p.read_bytes())
+    r = _bash("device_unpack.sh", str(cut), "cut", DEST=str(tmp_path / "tree"))
+    assert r.returncode == 0 and "no eval.tar" in r.stdout
+    res = tmp_path / "tree" / "gan_training" / "results" / "cut"
+    assert (res / "training_record.json").is_file() and not (res / "eval").exists()
+    assert (tmp_path / "tree" / "gan_training" / "_runs" / "cut" / "generator.safetensors").is_file()
