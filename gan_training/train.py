@@ -217,12 +217,20 @@ def _rng_state(device: torch.device, data_gen, aug_gen) -> dict:
     return st
 
 
-def _set_rng_state(st: dict, device: torch.device, data_gen, aug_gen) -> None:
+def _set_rng_state(st: dict, device: torch.device, data_gen, aug_gen, reseed: int) -> bool:
+    """Restore the RNG streams; False if the checkpoint's data/augmentation streams belong to
+    another device type (their states differ in kind), which are then seeded from ``reseed``."""
     torch.set_rng_state(st["torch"])
-    data_gen.set_state(st["data"])
-    aug_gen.set_state(st["augment"])
     if device.type == "cuda" and "cuda" in st:
         torch.cuda.set_rng_state(st["cuda"], device)
+    try:
+        data_gen.set_state(st["data"])
+        aug_gen.set_state(st["augment"])
+        return True
+    except RuntimeError:  # e.g. a CPU run resumed on a GPU: the run goes on, no longer bit-exact
+        data_gen.manual_seed(reseed * 2 + 1)
+        aug_gen.manual_seed(reseed * 2 + 2)
+        return False
 
 
 # --------------------------------------------------------------------------- training
@@ -232,7 +240,8 @@ def train(args: argparse.Namespace) -> dict:
     """Run (or resume) training as described by ``args`` (see build_parser); returns the record."""
     t_start = time.time()
     parser = build_parser()
-    ckpt = None
+    ckpt = ckpt_path = None
+    rng_kept = True
     if args.resume is not None:
         ckpt_path = find_checkpoint(args.resume)
         ckpt = load_checkpoint(ckpt_path)
@@ -329,13 +338,15 @@ def train(args: argparse.Namespace) -> dict:
                                 f"gives {n_images}; resume with the same data")
         record["intervals"] = ckpt["record"]["intervals"]
         record["sessions"] = ckpt["record"]["sessions"]
-        _set_rng_state(ckpt["rng"], device, data_gen, aug_gen)
+        rng_kept = _set_rng_state(ckpt["rng"], device, data_gen, aug_gen, reseed=args.seed + state["cur_nimg"])
         del ckpt
     else:
         save_grid(images[: args.grid ** 2], out / "reals.png", args.grid)
     record["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_nimg": state["cur_nimg"],
                                "data_load_s": round(load_s, 2), "device": str(device),
                                "resumed_from": str(args.resume) if args.resume else None})
+    if ckpt_path is not None and not rng_kept:
+        record["sessions"][-1]["note"] = "resumed on another device type: data/augmentation RNG reseeded"
 
     total_nimg = int(round(args.kimg * 1000))
     limit_s = args.time_limit * 60 if args.time_limit else None

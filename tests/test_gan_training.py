@@ -106,6 +106,21 @@ def test_resume_is_bit_identical(full_run, photos, tmp_path):
     assert len(rec["sessions"]) == 2 and rec["summary"]["images_seen"] == 32
 
 
+def test_resume_from_another_device_type_reseeds(full_run, tmp_path):
+    """A checkpoint whose data/augmentation RNG states are CUDA's (16-byte Philox states) still
+    resumes on the CPU: those streams are reseeded and the record says so."""
+    run = tmp_path / "from_gpu"
+    run.mkdir()
+    ck = _ckpt(full_run / "checkpoint-000000032.pt")
+    ck["rng"]["data"] = ck["rng"]["augment"] = torch.zeros(16, dtype=torch.uint8)
+    torch.save(ck, run / "checkpoint-000000032.pt")
+    assert gt.main(["--resume", str(run), "--kimg", "0.040", "--no-progress"]) == 0
+    rec = json.loads((run / "training_record.json").read_text())
+    assert rec["summary"]["images_seen"] == 40
+    assert "reseeded" in rec["sessions"][-1]["note"]
+    assert "note" not in rec["sessions"][0]
+
+
 def test_resume_rejects_changed_settings(full_run):
     with pytest.raises(gt.TrainingError, match="resolution"):
         gt.train(gt.build_parser().parse_args(["--resume", str(full_run), "--resolution", "32", "--no-progress"]))
