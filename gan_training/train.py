@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="autocast for synthesis + D (auto = bf16: 1.65x faster on these AMX CPUs)")
+                   help="autocast for synthesis + D (auto = bf16; on CPUs which is faster depends on the host, see gan_training/README.md)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint file, or run directory (newest checkpoint)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bar")
