@@ -2,7 +2,7 @@
 # Unpack what gan_training/device_run.sh left in $OUT on the GPU machine, once it is here.
 #
 #   bash gan_training/device_unpack.sh FILES_AT NAME          # look first
-#   bash gan_training/device_unpack.sh FILES_AT NAME --ship   # then ship it
+#   bash gan_training/device_unpack.sh FILES_AT NAME --ship   # then ship it (no second unpack)
 #
 # -> gan_training/results/NAME/ (training record, sample grids, evaluation, device log: small
 #    files to commit) and gan_training/_runs/NAME/generator.safetensors (git-ignored), joined
@@ -22,7 +22,16 @@ ls "$src"/generator.part.* >/dev/null 2>&1 || { echo "error: no generator.part.*
 repo=${DEST:-$(cd "$(dirname "$0")/.." && pwd)}
 results="$repo/gan_training/results/$name"
 run="$repo/gan_training/_runs/$name"
-[ ! -e "$results" ] || { echo "error: $results exists; pick another NAME" >&2; exit 2; }
+ship() {
+    mkdir -p "$repo/pretrained"
+    cp "$run/generator.safetensors" "$repo/pretrained/dog_generator.safetensors"
+    cp "$results/training_record.json" "$repo/pretrained/dog_generator_training_record.json"
+    echo "shipped:   pretrained/dog_generator.safetensors, pretrained/dog_generator_training_record.json"
+}
+if [ -e "$results" ]; then  # unpacked before: --ship ships what was looked at
+    [ "$ship" = --ship ] && [ -f "$run/generator.safetensors" ] && { ship; exit 0; }
+    echo "error: $results exists; pick another NAME" >&2; exit 2
+fi
 mkdir -p "$repo/gan_training"
 tmp=$(mktemp -d "$repo/gan_training/.unpack.XXXXXX")
 chmod 755 "$tmp"
@@ -40,9 +49,4 @@ mv "$tmp" "$results"
 trap - EXIT
 echo "results:   $results"
 echo "generator: $run/generator.safetensors ($(du -h "$run/generator.safetensors" | cut -f1))"
-if [ "$ship" = --ship ]; then
-    mkdir -p "$repo/pretrained"
-    cp "$run/generator.safetensors" "$repo/pretrained/dog_generator.safetensors"
-    cp "$results/training_record.json" "$repo/pretrained/dog_generator_training_record.json"
-    echo "shipped:   pretrained/dog_generator.safetensors, pretrained/dog_generator_training_record.json"
-fi
+[ "$ship" != --ship ] || ship

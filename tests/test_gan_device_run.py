@@ -59,6 +59,15 @@ def test_unpack_joins_verifies_and_ships(device_out, tmp_path):
     assert again.returncode == 2 and "exists" in again.stderr
 
 
+def test_look_first_then_ship(device_out, tmp_path):
+    assert _bash("device_unpack.sh", str(device_out), "run1", DEST=str(tmp_path)).returncode == 0
+    assert not (tmp_path / "pretrained").exists()
+    r = _bash("device_unpack.sh", str(device_out), "run1", "--ship", DEST=str(tmp_path))
+    assert r.returncode == 0 and "shipped" in r.stdout
+    shipped = (tmp_path / "pretrained" / "dog_generator.safetensors").read_bytes()
+    assert shipped == (tmp_path / "gan_training" / "_runs" / "run1" / "generator.safetensors").read_bytes()
+
+
 def test_unpack_rejects_a_corrupt_part(device_out, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
