@@ -7,7 +7,7 @@
 #
 #   here:    python gan_training/shrink_photos.py       # -> gan_training/_data/dogs128 (27 MiB)
 #   device:  run(command="bash gan_training/device_run.sh", carry=["gan_training/_data"], timeout_s=600)
-#   here:    bash gan_training/device_unpack.sh FILES_AT  # -> pretrained/ + gan_training/results/
+#   here:    bash gan_training/device_unpack.sh FILES_AT NAME [--ship]  # -> gan_training/results/NAME
 #
 # Why it looks like this: a drawn task gets 15 minutes of device time in all (start-up
 # included) and one command may run 10; the machine has torch but no network, so nothing is
@@ -42,15 +42,16 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 
 net=(--resolution "$RES" --batch "$BATCH" --channel-base "$CBASE" --channel-max "$CMAX" --mapping-layers "$MAP")
 
-say "smoke run ($SMOKE_KIMG kimg, $PRECISION)"
-if ! $PY gan_training/train.py --out "$RUN-smoke" --data "$DATA" --max-images 512 "${net[@]}" \
-        --precision "$PRECISION" --kimg "$SMOKE_KIMG" --tick-kimg "$SMOKE_KIMG" --snap-kimg 1000 --no-progress; then
-    PRECISION=fp32
-    say "smoke run failed; retrying in fp32"
+smoke() {  # SMOKE_KIMG images (16 iterations at the defaults) on 512 photos: proves the CUDA path in this precision
     rm -rf "$RUN-smoke"
     $PY gan_training/train.py --out "$RUN-smoke" --data "$DATA" --max-images 512 "${net[@]}" \
-        --precision fp32 --kimg "$SMOKE_KIMG" --tick-kimg "$SMOKE_KIMG" --snap-kimg 1000 --no-progress \
-        || { say "smoke run failed in fp32 too: nothing to train"; exit 1; }
+        --precision "$1" --kimg "$SMOKE_KIMG" --tick-kimg "$SMOKE_KIMG" --snap-kimg 1000 --no-progress
+}
+say "smoke run ($SMOKE_KIMG kimg, $PRECISION)"
+if ! smoke "$PRECISION"; then
+    PRECISION=fp32
+    say "smoke run failed; retrying in fp32"
+    smoke fp32 || { say "smoke run failed in fp32 too: nothing to train"; exit 1; }
 fi
 
 [ -n "$MINUTES" ] || MINUTES=$(awk "BEGIN { m = ($BUDGET - $SECONDS - $RESERVE) / 60; printf \"%.2f\", (m < 0.5 ? 0.5 : m) }")

@@ -240,7 +240,7 @@ def train(args: argparse.Namespace) -> dict:
     """Run (or resume) training as described by ``args`` (see build_parser); returns the record."""
     t_start = time.time()
     parser = build_parser()
-    ckpt = ckpt_path = None
+    ckpt = None
     rng_kept = True
     if args.resume is not None:
         ckpt_path = find_checkpoint(args.resume)
@@ -345,7 +345,7 @@ def train(args: argparse.Namespace) -> dict:
     record["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_nimg": state["cur_nimg"],
                                "data_load_s": round(load_s, 2), "device": str(device),
                                "resumed_from": str(args.resume) if args.resume else None})
-    if ckpt_path is not None and not rng_kept:
+    if not rng_kept:
         record["sessions"][-1]["note"] = "resumed on another device type: data/augmentation RNG reseeded"
 
     total_nimg = int(round(args.kimg * 1000))
