@@ -32,6 +32,7 @@ class ReadStats:
     bytes_read: int = 0
     seconds: float = 0.0
     tensors: dict[str, str] = field(default_factory=dict)  # name -> sha256 of the bytes read
+    storage: dict[str, str] = field(default_factory=dict)  # name -> how the checkpoint stores it
 
 
 class Checkpoint:
@@ -55,6 +56,10 @@ class Checkpoint:
     def dtype_name(self, name: str) -> str:
         raise NotImplementedError
 
+    def storage(self, name: str) -> str:
+        """How the tensor is stored, for the record: its dtype, or its quantisation and parts."""
+        return self.dtype_name(name)
+
     def _read(self, name: str, rows: Sequence[int] | None) -> torch.Tensor:
         """Return the tensor (or its `rows`) in its stored dtype; must add to stats.bytes_read."""
         raise NotImplementedError
@@ -77,6 +82,7 @@ class Checkpoint:
         h = hashlib.sha256(memoryview(raw.view(torch.uint8).numpy()) if raw.numel() else b"")
         key = name if rows is None else f"{name}[{len(rows)} rows]"
         self.stats.tensors[key] = h.hexdigest()
+        self.stats.storage[name] = self.storage(name)
         out = raw.to(torch.float32)
         if not torch.isfinite(out).all():
             raise FingerprintError(f"{self.source}: tensor '{name}' holds NaN or infinite values")

@@ -41,6 +41,7 @@ class Comparison:
         d = asdict(self)
         for m in d["models"]:
             m.pop("tensors", None)
+            m.pop("storage", None)
         return d
 
     def to_json(self) -> str:

@@ -124,6 +124,7 @@ def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, 
         "latent_sha256": _sha256(np.asarray(z, dtype="<f4").tobytes()),
         "png_sha256": _sha256(png),
         "tensors_read_sha256": dict(sorted(info.get("tensors", {}).items())),
+        "tensors_read_storage": dict(sorted(info.get("storage", {}).items())),
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -209,5 +209,5 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
             del L  # a 7B layer is ~1 GB in float32: never hold two
     info = {"source": str(ckpt.source), "format": ckpt.fmt, "architecture": cfg.get("model_type"),
             "dtype": ckpt.dtype_summary(), "bytes_read": ckpt.stats.bytes_read,
-            "seconds": round(time.perf_counter() - t0 + getattr(ckpt, "open_seconds", 0.0), 3), "tensors": dict(ckpt.stats.tensors)}
+            "seconds": round(time.perf_counter() - t0 + getattr(ckpt, "open_seconds", 0.0), 3), "tensors": dict(ckpt.stats.tensors), "storage": dict(ckpt.stats.storage)}
     return Invariants(probes, chosen, n, terms, info)

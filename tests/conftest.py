@@ -46,6 +46,26 @@ def gemma_gguf(tmp_path_factory) -> Path:
     return Path(g.assemble())
 
 
+@pytest.fixture(scope="session")
+def smollm2_hf(smollm2_gguf, tmp_path_factory):
+    """SmolLM2 dequantised by transformers from the GGUF, saved as safetensors with its tokenizer
+    (step 0 of the fine-tunes, and the float source of the quantised copies)."""
+    import time
+
+    import torch
+
+    from encoder_training import derived
+
+    if importlib.util.find_spec("accelerate") is None:
+        pytest.fail("transformers needs 'accelerate' to load GGUF files: pip install accelerate (a test extra)")
+    t0 = time.perf_counter()
+    step0 = tmp_path_factory.mktemp("smollm2_step0")
+    model, tok = derived.gguf_to_hf(smollm2_gguf, step0)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    print(f"\n[time] transformers load + save of SmolLM2 step 0: {time.perf_counter() - t0:.1f} s")
+    return {"dir": step0, "model": model, "tok": tok}
+
+
 def pytest_terminal_summary(terminalreporter):
     """Show the figures tests print (lines starting with '[') even without -s, so the ICS of
     every real and attacked pair lands in CI's output."""

@@ -96,19 +96,6 @@ TEXT = derived.TEXT  # the fine-tune data: a few plain English paragraphs (one c
 
 
 @pytest.fixture(scope="session")
-def smollm2_hf(smollm2_gguf, tmp_path_factory):
-    """SmolLM2 dequantised by transformers from the GGUF, saved as safetensors with its tokenizer (step 0)."""
-    if importlib.util.find_spec("accelerate") is None:
-        pytest.fail("transformers needs 'accelerate' to load GGUF files: pip install accelerate (a test extra)")
-    t0 = time.perf_counter()
-    step0 = tmp_path_factory.mktemp("smollm2_step0")
-    model, tok = derived.gguf_to_hf(smollm2_gguf, step0)
-    assert all(p.dtype == torch.float32 for p in model.parameters())
-    print(f"\n[time] transformers load + save of SmolLM2 step 0: {time.perf_counter() - t0:.1f} s")
-    return {"dir": step0, "model": model, "tok": tok}
-
-
-@pytest.fixture(scope="session")
 def smollm2_finetuned(smollm2_hf, tmp_path_factory):
     """A short real fine-tune (AdamW on the text above), saved as safetensors plus tokenizer."""
     model, tok = smollm2_hf.pop("model"), smollm2_hf.pop("tok")  # trained in place; step 0 is on disk

@@ -13,7 +13,7 @@ from ..errors import FingerprintError
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _SMALL = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt",
           "tokenizer.model", "model.safetensors.index.json", "pytorch_model.bin.index.json",
-          "adapter_config.json")
+          "adapter_config.json", "quantize_config.json", "quant_config.json")
 
 
 def looks_like_repo_id(s: str) -> bool:

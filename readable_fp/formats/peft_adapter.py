@@ -85,6 +85,9 @@ class LoraCheckpoint(Checkpoint):
     def dtype_summary(self):
         return self.base.dtype_summary()
 
+    def storage(self, name):
+        return self.base.storage(name) + (" + LoRA delta" if name in self.deltas else "")
+
     def _read(self, name, rows):
         w = self.base.get(name, rows=None if name in self.deltas else rows)
         if name in self.deltas:

@@ -3,6 +3,9 @@
 Tensors are read one by one: safetensors through `safe_open(...).get_slice` (memory-mapped,
 so only the rows asked for are touched), .bin through `torch.load(weights_only=True,
 mmap=True)` which refuses pickled code and maps the storage instead of loading it.
+A quantised checkpoint's weights are rebuilt from their codes and scales by `readable_fp.quant`
+(names in the files are "raw"; the checkpoint offers the logical weight names). A stored
+tensor that is not a float is never handed out as a weight.
 """
 from __future__ import annotations
 
@@ -14,12 +17,18 @@ from typing import Callable, Sequence
 import torch
 from safetensors import SafetensorError, safe_open
 
+from .. import quant
 from ..checkpoint import Checkpoint
 from ..errors import FingerprintError
 from ..vocab import load_hf_vocab
 
-_ST_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-             "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+_ST_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8,
+             "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1}
+_FLOATS = ("F64", "F32", "F16", "BF16")
+# torch dtypes of .bin checkpoints, spelled as safetensors spells them
+_ST_NAME = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+            torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+            torch.bool: "BOOL", torch.float8_e4m3fn: "F8_E4M3", torch.float8_e5m2: "F8_E5M2"}
 
 
 def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
@@ -62,6 +71,8 @@ class HFDirCheckpoint(Checkpoint):
         self._bin: dict[str, dict[str, torch.Tensor]] = {}
         self._meta: dict[str, tuple[tuple[int, ...], str]] = {}
         self._index_weights()
+        self._stored = quant.plan(self.config, self.dir, list(self._where), self, self.source)
+        self._parts = {p for st in self._stored.values() for p in st.parts}
         self.vocab = load_hf_vocab(self.dir)
 
     # -- which file holds which tensor ------------------------------------------------
@@ -122,35 +133,63 @@ class HFDirCheckpoint(Checkpoint):
         sd = load_torch_weights(path)
         self._bin[fname] = sd
         for n, t in sd.items():
-            self._meta[n] = (tuple(t.shape), str(t.dtype).replace("torch.", ""))
+            self._meta[n] = (tuple(t.shape), _ST_NAME.get(t.dtype, str(t.dtype).replace("torch.", "")))
         return sd.keys()
 
-    # -- Checkpoint API -----------------------------------------------------------------
+    # -- Checkpoint API: logical tensors (quantised weights rebuilt) -----------------------
     def names(self):
-        return list(self._where)
+        return [n for n in self._where if n not in self._parts] + list(self._stored)
+
+    def shape(self, name):
+        return self._stored[name].shape() if name in self._stored else self.raw_shape(name)
+
+    def dtype_name(self, name):
+        if name in self._stored:
+            return self._stored[name].label
+        return self._meta[name][1].lower() if name in self._meta else "?"
+
+    def storage(self, name):
+        st = self._stored.get(name)
+        if st is None:
+            return self.dtype_name(name).upper()
+        parts = ", ".join(f"{p.rsplit('.', 1)[-1]} {self.raw_dtype(p)} {list(self.raw_shape(p))}" for p in st.parts)
+        return f"{st.storage} ({parts})"
+
+    def dtype_summary(self) -> str:
+        seen = [self.dtype_name(k.split("[")[0]) for k in self.stats.tensors]
+        return max(set(seen), key=seen.count) if seen else "?"
+
+    def _read(self, name, rows):
+        if name in self._stored:
+            return self._stored[name].read(rows)
+        dt = self.raw_dtype(name)
+        if dt not in _FLOATS:
+            raise FingerprintError(f"{self.source}: tensor '{name}' is stored as {dt}, not as floats, and the config "
+                                   "declares no quantisation that rebuilds it; refusing to read codes as weights")
+        return self.raw(name, rows)
+
+    # -- the tensors as stored in the files (readable_fp.quant.Raw) -------------------------
+    def raw_has(self, name: str) -> bool:
+        return name in self._where
 
     def _ensure(self, name: str) -> str:
+        if name not in self._where:
+            raise FingerprintError(f"{self.source}: tensor '{name}' is missing from the checkpoint")
         fname = self._where[name]
         self._open(fname)
         if name not in self._meta:
             raise FingerprintError(f"{self.source}: tensor '{name}' is listed in the index but not in {fname}")
         return fname
 
-    def shape(self, name):
+    def raw_shape(self, name: str) -> tuple[int, ...]:
         self._ensure(name)
         return self._meta[name][0]
 
-    def dtype_name(self, name):
-        if name not in self._meta:
-            return "?"
-        return self._meta[name][1].lower()
+    def raw_dtype(self, name: str) -> str:
+        self._ensure(name)
+        return self._meta[name][1]
 
-    def dtype_summary(self) -> str:
-        read = [k.split("[")[0] for k in self.stats.tensors]
-        seen = [self._meta[n][1].lower() for n in read if n in self._meta]
-        return max(set(seen), key=seen.count) if seen else "?"
-
-    def _read(self, name, rows):
+    def raw(self, name, rows=None):
         fname = self._ensure(name)
         shape, dtype = self._meta[name]
         if fname in self._bin:
@@ -162,7 +201,7 @@ class HFDirCheckpoint(Checkpoint):
             # Opened per tensor: the memory map (and the pages it touched) goes away with the
             # handle, so peak RSS is one tensor, not every tensor read so far.
             with safe_open(self._handles[fname][0], framework="pt") as h:
-                t = self._slice(h.get_slice(name), rows, shape)
+                t = h.get_tensor(name) if not shape else self._slice(h.get_slice(name), rows, shape)
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise FingerprintError(f"{self.source}: cannot read tensor '{name}' ({str(e).splitlines()[0]})") from None
         self.stats.bytes_read += t.numel() * _ST_BYTES.get(dtype, 4)
