@@ -296,7 +296,8 @@ def gptq(src: Path, dst: Path, ref: Path, bits: int = 4, group_size: int = 128, 
                 hi = torch.maximum(lo.abs(), hi)
                 lo = -hi
             s = ((hi - lo) / maxq).clamp(min=1e-8)
-            scale[g], zero[g] = s, torch.full_like(s, (maxq + 1) // 2, dtype=torch.int32) if sym else torch.round(-lo / s).to(torch.int32)
+            scale[g] = s
+            zero[g] = (maxq + 1) // 2 if sym else torch.round(-lo / s).to(torch.int32)
         scale = scale.half()
         codes = torch.clamp(torch.round(w.T / scale.float()[g_idx]) + zero[g_idx], 0, maxq).to(torch.int32)  # (in, out)
         m = n[: -len(".weight")]
@@ -379,8 +380,10 @@ FORMATS = [
     Format("fbgemm_fp8 e4m3, per-channel weight_scale", fp8_scaled, {"per": "channel"}),
     Format("GPTQ int4, group 64, symmetric (v1 zeros)", gptq, {"bits": 4, "group_size": 64}),
     Format("GPTQ int3, group 64, act-order, symmetric (v1)", gptq, {"bits": 3, "group_size": 64, "act_order": True}),
-    Format("GPTQ int2, group 64, asymmetric (v2 zeros)", gptq, {"bits": 2, "group_size": 64, "sym": False, "checkpoint_format": "gptq_v2"}),
-    Format("GPTQ int8, one group, act-order, asymmetric (v2)", gptq, {"bits": 8, "group_size": -1, "act_order": True, "sym": False, "checkpoint_format": "gptq_v2"}),
+    Format("GPTQ int2, group 64, asymmetric (v2 zeros)", gptq,
+           {"bits": 2, "group_size": 64, "sym": False, "checkpoint_format": "gptq_v2"}),
+    Format("GPTQ int8, one group, act-order, asymmetric (v2)", gptq,
+           {"bits": 8, "group_size": -1, "act_order": True, "sym": False, "checkpoint_format": "gptq_v2"}),
     Format("AWQ int4 GEMM, group 64", awq, {"version": "gemm", "group_size": 64}),
     Format("AWQ int4 GEMV, group 64", awq, {"version": "gemv", "group_size": 64}),
     Format("MLX affine 4-bit, group 64", mlx, {"bits": 4, "group_size": 64}),

@@ -30,7 +30,8 @@ ALLOWED_SUFFIXES = MODEL_FILES + (".safetensors",)
 ALLOWED_NAMES = frozenset({
     "config.json", "generation_config.json", "model.safetensors.index.json", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
-    "tokenizer.model", "added_tokens.json", "adapter_config.json"})
+    "tokenizer.model", "added_tokens.json", "adapter_config.json",
+    "quantize_config.json", "quant_config.json"})  # GPTQ's and AutoAWQ's side files: how the weights are packed
 
 
 def message(e: BaseException) -> str:

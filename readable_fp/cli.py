@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(
         prog="readable-fp",
         description="Human-readable fingerprints of language models, computed from their weights alone. "
-                    "MODEL is a local Hugging Face directory (safetensors, sharded, or pytorch_model*.bin), "
+                    "MODEL is a local Hugging Face directory (safetensors, sharded, or pytorch_model*.bin; quantised "
+                    "with bitsandbytes, GPTQ, AWQ, compressed-tensors, FP8, MLX or MXFP4 too), "
                     "a .gguf file, an .onnx export, a PEFT LoRA adapter directory, a Hub repo id, or a saved invariants file.")
     ap.add_argument("--version", action="version", version=f"readable-fp {__version__}")
     ap.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")

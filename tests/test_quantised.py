@@ -214,5 +214,18 @@ def test_record_names_the_storage(tiny, tmp_path):
     record = json.loads((tmp_path / "fp" / "fingerprint.json").read_text())
     assert record["model"]["dtype"] == "gptq4"
     stored = record["tensors_read_storage"]
-    assert stored["model.layers.2.self_attn.q_proj.weight"].startswith("gptq int4, group 64, act-order, symmetric, gptq zeros (qweight I32 [16, 128]")
+    want = "gptq int4, group 64, act-order, symmetric, gptq zeros (qweight I32 [16, 128]"
+    assert stored["model.layers.2.self_attn.q_proj.weight"].startswith(want)
     assert stored["model.layers.2.input_layernorm.weight"] == "F32"
+
+
+@pytest.mark.parametrize("kind", ["nf4-double", "fp4", "int8"])
+def test_bnb_partial_last_block(kind, tmp_path):
+    """A weight whose size is not a multiple of the 64-value block (100 x 40 = 62.5 blocks)."""
+    src = tmp_path / "odd"
+    save_tiny("llama", src, **dict(LLAMA_TINY, hidden_size=40, intermediate_size=100, num_attention_heads=4,
+                                   num_key_value_heads=2, head_dim=10))
+    dst, ref = Q.bitsandbytes(src, tmp_path / "q", tmp_path / "ref", kind=kind)
+    q, r = HFDirCheckpoint(dst), HFDirCheckpoint(ref)
+    for n in ("model.layers.2.mlp.up_proj.weight", "model.layers.2.mlp.down_proj.weight", "model.layers.1.self_attn.k_proj.weight"):
+        assert torch.equal(q.get(n), r.get(n)), n

@@ -15,7 +15,6 @@ shows, with the measured values given beside each assertion.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import FingerprintError
 from . import Rows, Stored, check, module_of
+from .gptq import _dequantise
 from .packing import unpack
 
 _GEMM_COLUMN_OF_NIBBLE = [0, 2, 4, 6, 1, 3, 5, 7]
@@ -73,14 +74,15 @@ def _gemm(m: str, group: int, raw, source: str):
         scales = raw.raw(f"{m}.scales").float()
         groups = -(-n_in // group)
         check(tuple(scales.shape) == (groups, n_out), source,
-              f"'{m}.scales' has shape {tuple(scales.shape)}; a {n_out}x{n_in} weight in groups of {group} needs {(groups, n_out)}")
+              f"'{m}.scales' has shape {tuple(scales.shape)}; a {n_out}x{n_in} weight in groups of {group} "
+              f"needs {(groups, n_out)}")
         codes, zeros = _columns(words, n_out), _columns(raw.raw(f"{m}.qzeros"), n_out)
-        check(zeros.shape[0] == groups, source, f"'{m}.qzeros' has {zeros.shape[0]} groups, scales {groups}")
+        check(tuple(zeros.shape) == (groups, n_out), source,
+              f"'{m}.qzeros' holds {tuple(zeros.shape)} zero points; scales {(groups, n_out)}")
         if rows is not None:
             sel = torch.as_tensor(list(rows), dtype=torch.long)
             codes, zeros, scales = codes[:, sel], zeros[:, sel], scales[:, sel]
-        g = torch.arange(n_in) // group
-        return ((codes.float() - zeros[g].float()) * scales[g]).T.contiguous()
+        return _dequantise(codes, zeros, scales, torch.arange(n_in) // group).T
 
     return read
 
@@ -100,8 +102,7 @@ def _gemv(m: str, group: int, raw, source: str):
             zeros = unpack(zwords, 4, groups, dim=1)
         except ValueError as e:
             raise FingerprintError(f"{source}: '{m}': {e}") from None
-        g = torch.arange(n_in) // group
-        return (codes.float() - zeros[:, g].float()) * scales[:, :groups][:, g]
+        return _dequantise(codes.T, zeros.T, scales[:, :groups].T, torch.arange(n_in) // group).T
 
     return read
 

@@ -49,6 +49,8 @@ def _int8(m: str, have: set[str], raw, source: str) -> Stored:
         if fmt in have:
             layout = int(raw.raw(fmt).reshape(-1)[0])
             check(layout == 0, source, f"'{fmt}' is {layout}: a GPU tile layout of old bitsandbytes, not row-major int8")
+        check(len(raw.raw_shape(w)) == 2 and raw.raw_shape(scb) in ((raw.raw_shape(w)[0],), (raw.raw_shape(w)[0], 1)), source,
+              f"'{scb}' has shape {raw.raw_shape(scb)}; the int8 weight {raw.raw_shape(w)} needs one scale per row")
         scale = select(raw.raw(scb).float().reshape(-1), rows)
         return raw.raw(w, rows).float() * scale.view(-1, 1) * (1.0 / 127)
 
@@ -82,8 +84,10 @@ def _four_bit(m: str, qs_name: str, have: set[str], raw, source: str) -> Stored:
         flat = torch.empty(2 * data.numel())
         for a in range(0, data.numel(), _BYTES_PER_STEP):
             flat[2 * a: 2 * (a + _BYTES_PER_STEP)] = pairs[data[a:a + _BYTES_PER_STEP].long()].reshape(-1)
-        flat = flat[:n] * absmax.repeat_interleave(s["blocksize"])[:n]
-        return select(flat.reshape(s["shape"]), rows)
+        bs, full = s["blocksize"], n - n % s["blocksize"]
+        flat[:full].view(-1, bs).mul_(absmax[: full // bs].view(-1, 1))
+        flat[full:n].mul_(absmax[full // bs:])  # a last, partial block
+        return select(flat[:n].reshape(s["shape"]), rows)
 
     return Stored(parts=parts, label=kind, shape=lambda: tuple(qs()["shape"]), read=read,
                   storage=f"bitsandbytes 4-bit {kind.upper()}: 2 codes per byte, block absmax"

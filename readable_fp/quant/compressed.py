@@ -29,7 +29,7 @@ def plan(method: str, settings: dict, names: list[str], raw, source: str) -> dic
     qc, compressors = _schemes(settings, source)
     have = set(names)
     out: dict[str, Stored] = {}
-    for group, (scheme, fmt, compressor, params) in compressors.items():
+    for scheme, fmt, compressor, params in compressors:
         root = params[0]
         for n in names:
             m, _, p = n.rpartition(".")
@@ -56,8 +56,8 @@ def _schemes(settings: dict, source: str):
     except pydantic.ValidationError as e:
         raise FingerprintError(f"{source}: not a compressed-tensors quantization_config this reader understands "
                                f"({e.errors()[0].get('msg', 'invalid')})") from None
-    found = {}
-    for group, scheme in qc.config_groups.items():
+    found = []
+    for scheme in qc.config_groups.values():
         fmt = scheme.format or (qc.format if qc.format not in (None, "mixed-precision") else None) \
             or infer_module_format(torch.nn.Linear, scheme).value
         fmt = getattr(fmt, "value", fmt)
@@ -68,7 +68,7 @@ def _schemes(settings: dict, source: str):
             params = compressor.compression_param_names(scheme)
         except (KeyError, ValueError, NotImplementedError):
             raise FingerprintError(f"{source}: compressed-tensors format '{fmt}' is not read") from None
-        found[group] = (scheme, fmt, compressor, params)
+        found.append((scheme, fmt, compressor, params))
     return qc, found
 
 
@@ -88,10 +88,14 @@ def _targets(module: str, targets) -> bool:
 
 
 def _shape(m: str, root: str, raw):
-    if root == "weight_packed":
-        return lambda: tuple(int(x) for x in raw.raw(f"{m}.weight_shape").reshape(-1).tolist()) \
-            if raw.raw_has(f"{m}.weight_shape") else (raw.raw_shape(f"{m}.weight_packed")[0], raw.raw_shape(f"{m}.weight_packed")[1] * 2)
-    return lambda: raw.raw_shape(f"{m}.{root}")
+    def shape() -> tuple[int, ...]:
+        if root != "weight_packed":
+            return raw.raw_shape(f"{m}.{root}")
+        if raw.raw_has(f"{m}.weight_shape"):  # pack-quantized records it
+            return tuple(int(x) for x in raw.raw(f"{m}.weight_shape").reshape(-1).tolist())
+        rows, cols = raw.raw_shape(f"{m}.weight_packed")
+        return rows, cols * 2  # the FP4 formats: two values per byte
+    return shape
 
 
 def _reader(m: str, parts: tuple[str, ...], scheme, compressor, raw, source: str):
@@ -99,8 +103,9 @@ def _reader(m: str, parts: tuple[str, ...], scheme, compressor, raw, source: str
         state = {p.rsplit(".", 1)[1]: raw.raw(p) for p in parts}
         try:
             w = compressor.decompress(state, scheme)["weight"]
-        except (KeyError, ValueError, RuntimeError, AssertionError, TypeError) as e:
-            raise FingerprintError(f"{source}: cannot decompress '{m}' ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        except (KeyError, ValueError, RuntimeError, AssertionError, TypeError, IndexError) as e:
+            why = str(e).splitlines()[0] if str(e) else ""
+            raise FingerprintError(f"{source}: cannot decompress '{m}' ({type(e).__name__}: {why})") from None
         return select(w.float(), rows)
 
     return read

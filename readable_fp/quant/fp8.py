@@ -48,6 +48,7 @@ def _stored(weight: str, scale: str, block, raw, source: str, method: str) -> St
 
 def _broadcast(s: torch.Tensor, shape, rows: Rows, block, name: str, source: str) -> torch.Tensor:
     """The scale for every element of the (rows of the) weight, as a broadcastable tensor."""
+    check(len(shape) == 2, source, f"'{name}' scales a weight of shape {tuple(shape)}, not a matrix")
     out, inp = shape
     r = torch.arange(out) if rows is None else torch.as_tensor(list(rows), dtype=torch.long)
     if s.numel() == 1:
@@ -55,7 +56,8 @@ def _broadcast(s: torch.Tensor, shape, rows: Rows, block, name: str, source: str
     if s.numel() == out and (s.dim() == 1 or s.shape[1] == 1):
         return s.reshape(out, 1)[r]
     check(s.dim() == 2 and bool(block), source,
-          f"'{name}' has shape {tuple(s.shape)}: not a per-tensor or per-channel scale, and the config gives no weight_block_size")
+          f"'{name}' has shape {tuple(s.shape)}: not a per-tensor or per-channel scale, "
+          "and the config gives no weight_block_size")
     bo, bi = int(block[0]), int(block[1])
     check(tuple(s.shape) == (math.ceil(out / bo), math.ceil(inp / bi)), source,
           f"'{name}' has shape {tuple(s.shape)}; {bo}x{bi} blocks of a {out}x{inp} weight need "

@@ -45,12 +45,15 @@ def _reader(m: str, biases: str | None, mode: str, bits: int, group: int, raw, s
         except ImportError:
             raise FingerprintError(f"{source}: reading MLX-quantised weights needs the mlx package "
                                    "(pip install 'mlx[cpu]' on Linux, mlx on macOS)") from None
-        check(raw.raw_dtype(f"{m}.weight") == "U32", source, f"'{m}.weight' is {raw.raw_dtype(f'{m}.weight')}, not MLX's uint32 words")
+        dt = raw.raw_dtype(f"{m}.weight")
+        check(dt == "U32", source, f"'{m}.weight' is {dt}, not MLX's uint32 words")
         w = raw.raw(f"{m}.weight", rows)
         s = raw.raw(f"{m}.scales", rows)
+        check(w.dim() == 2 and s.dim() == 2, source, f"'{m}': MLX weights and scales are matrices")
         n_in = w.shape[1] * 32 // bits
         check(s.shape[0] == w.shape[0] and s.shape[1] * group == n_in, source,
-              f"'{m}.scales' has shape {tuple(s.shape)}; {bits}-bit codes of {n_in} inputs in groups of {group} need {n_in // group} per row")
+              f"'{m}.scales' has shape {tuple(s.shape)}; {bits}-bit codes of {n_in} inputs "
+              f"in groups of {group} need {n_in // group} per row")
         b = mx.array(raw.raw(biases, rows).float().numpy()) if biases else None
         s = mx.array(s.numpy() if s.dtype == torch.uint8 else s.float().numpy())
         try:

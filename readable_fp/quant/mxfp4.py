@@ -23,8 +23,8 @@ def plan(method: str, settings: dict, names: list[str], raw, source: str) -> dic
         if stem is None:
             continue
         check(f"{stem}_scales" in have, source, f"'{n}' has no '{stem}_scales'")
-        out[stem] = Stored(parts=(n, f"{stem}_scales"), label="mxfp4", storage="mxfp4 (gpt-oss): E2M1 in groups of 32, E8M0 scales",
-                           shape=_shape(n, raw), read=_reader(stem, raw, source))
+        out[stem] = Stored(parts=(n, f"{stem}_scales"), label="mxfp4", shape=_shape(n, raw), read=_reader(stem, raw, source),
+                           storage="mxfp4 (gpt-oss): E2M1 in groups of 32, E8M0 scales")
     return out
 
 
