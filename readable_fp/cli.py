@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except FingerprintError as e:
-        print(f"readable-fp: error: {e}", file=sys.stderr)
+        print(f"readable-fp: error: {_printable(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("readable-fp: interrupted", file=sys.stderr)
@@ -329,9 +329,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug or an input we did not foresee: still one line, unless --debug
         if args.debug:
             raise
-        print(f"readable-fp: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+        print(f"readable-fp: error: {type(e).__name__}: {_printable(str(e).splitlines()[0] if str(e) else '')} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def _printable(msg: str) -> str:
+    """One terminal-safe line: messages quote names and settings read from files, which may hold
+    escape sequences; those are shown escaped, never sent to the terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in msg)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,10 @@ def test_unknown_quant_method_is_refused_in_one_line(tiny, tmp_path):
     _edit_config(d, quantization_config={"quant_method": "hqq", "nbits": 4})
     _refused(_cli("fingerprint", d, "-o", tmp_path / "out", "--no-progress"), "unsupported quantisation 'hqq'")
     assert not (tmp_path / "out").exists()
+    _edit_config(d, quantization_config={"quant_method": "\x1b[2Jevil\x07"})  # a terminal escape in the file
+    proc = _cli("compare", d, tiny, "--no-progress")
+    _refused(proc, "unsupported quantisation '\\x1b[2jevil\\x07'")
+    assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr
 
 
 def test_codes_without_a_declaration_are_refused(tiny, tmp_path):

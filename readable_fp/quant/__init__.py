@@ -78,7 +78,7 @@ def declaration(config: dict, directory: Path) -> tuple[str, dict] | None:
                 raise FingerprintError(f"{side}: not a quantisation settings object")
             return str(qc.get("quant_method", method)).lower(), qc
     if isinstance(qc, dict) and qc:
-        raise FingerprintError("config.json has a quantization_config without quant_method; "
+        raise FingerprintError(f"{directory / 'config.json'}: a quantization_config without quant_method; "
                                "refusing to guess how its weights are stored")
     return None
 
