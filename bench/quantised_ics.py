@@ -42,13 +42,13 @@ def sources() -> dict[str, Path]:
     return {"smollm2": smol, "minilm": minilm}
 
 
-def measure(fmt: quantise.Format, model: str, src: Path, work: Path) -> dict:
+def measure(fmt: quantise.Format, model: str, src: Path, source_inv, work: Path) -> dict:
     t0 = time.perf_counter()
     dst, ref = fmt.write(src, work / "quantised", work / "reference", **fmt.settings)
     written = time.perf_counter() - t0
     inv = api.invariants(str(dst), progress=False)
-    vs_src = api.compare(inv, str(src), progress=False)
-    vs_ref = api.compare(inv, str(ref), progress=False)
+    vs_src = api.compare(inv, source_inv, progress=False)
+    vs_ref = api.compare(inv, api.invariants(str(ref), progress=False), progress=False)
     return {"format": fmt.label, "model": model, "ics_vs_source": round(vs_src.ics, 2), "verdict": vs_src.verdict,
             "p": vs_src.calibration.p if vs_src.calibration else None, "ics_vs_dequantised": round(vs_ref.ics, 3),
             "n_tokens": vs_src.n_tokens, "bytes_read": inv.info["bytes_read"], "read_seconds": round(inv.info["seconds"], 2),
@@ -73,13 +73,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.quantised_ics", description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default="", help="only the formats whose labels contain this text")
     a = ap.parse_args(argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the writers load and save through transformers
     src = sources()
+    source_inv = {m: api.invariants(str(p), progress=False) for m, p in src.items()}
     rows = []
     for fmt in [f for f in quantise.FORMATS if a.only in f.label]:
         for model in fmt.models:
             work = Path(tempfile.mkdtemp(prefix="readable-fp-quant-"))
             try:
-                rows.append(measure(fmt, model, src[model], work))
+                rows.append(measure(fmt, model, src[model], source_inv[model], work))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             r = rows[-1]
