@@ -223,6 +223,19 @@ def _mlx_dequantised(d: Path) -> dict[str, torch.Tensor]:
 
 
 # --- FP8 -------------------------------------------------------------------------------------
+def _linears(src: Path, one: Callable[[str, torch.Tensor], tuple[dict, torch.Tensor]]) -> tuple[dict, dict]:
+    """`one(name, weight) -> (tensors to store, dequantised weight)` applied to every linear
+    layer of the blocks; every other tensor is stored as it is."""
+    out, dequantised = {}, {}
+    for n, w in _state(src).items():
+        if _quantisable(n, w):
+            stored, dequantised[n] = one(n, w)
+            out.update(stored)
+        else:
+            out[n] = w
+    return out, dequantised
+
+
 def fp8_blocks(src: Path, dst: Path, ref: Path, block: tuple[int, int] = (128, 128)) -> tuple[Path, Path]:
     """quant_method fp8 with `weight_scale_inv` per block, by transformers' Fp8Quantize op."""
     from transformers import FineGrainedFP8Config
@@ -232,18 +245,15 @@ def fp8_blocks(src: Path, dst: Path, ref: Path, block: tuple[int, int] = (128, 1
     qc = FineGrainedFP8Config(weight_block_size=block)
     op = Fp8Quantize(FineGrainedFP8HfQuantizer(qc))
     bo, bi = block
-    out, dequantised = {}, {}
-    for n, w in _state(src).items():
-        if not _quantisable(n, w):
-            out[n] = w
-            continue
+
+    def one(n, w):
         o, i = w.shape
-        padded = torch.nn.functional.pad(w, (0, -i % bi, 0, -o % bo))
-        got = op.convert({n: padded})
-        q, s = got[n][:o, :i], got[n[: -len("weight")] + "weight_scale_inv"]
-        out[n], out[n + "_scale_inv"] = q.contiguous(), s
-        full = s.repeat_interleave(bo, 0).repeat_interleave(bi, 1)[:o, :i]  # reference: each value times its block's scale
-        dequantised[n] = q.float() * full
+        got = op.convert({n: torch.nn.functional.pad(w, (0, -i % bi, 0, -o % bo))})
+        q, s = got[n][:o, :i].contiguous(), got[n + "_scale_inv"]
+        full = s.repeat_interleave(bo, 0).repeat_interleave(bi, 1)[:o, :i]  # each value times its block's scale
+        return {n: q, n + "_scale_inv": s}, q.float() * full
+
+    out, dequantised = _linears(src, one)
     settings = {k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v) for k, v in qc.to_dict().items()}
     return _write(dst, src, out, settings), _reference(ref, src, dequantised)
 
@@ -253,19 +263,16 @@ def fp8_scaled(src: Path, dst: Path, ref: Path, per: str = "channel", fmt: str =
     input_scale scalars), per="channel" as fbgemm_fp8 (weight_scale (out, 1)). fmt e4m3 or e5m2."""
     dtype = {"e4m3": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2}[fmt]
     top = torch.finfo(dtype).max
-    out, dequantised = {}, {}
-    for n, w in _state(src).items():
-        if not _quantisable(n, w):
-            out[n] = w
-            continue
+
+    def one(n, w):
         amax = w.abs().amax(dim=1, keepdim=True) if per == "channel" else w.abs().max().reshape(())
         scale = (amax / top).clamp(min=1e-12).float()
         q = (w / scale).clamp(-top, top).to(dtype)
         m = n[: -len(".weight")]
-        out[n], out[f"{m}.weight_scale"] = q, scale
-        if per == "tensor":
-            out[f"{m}.input_scale"] = torch.ones(())
-        dequantised[n] = q.float() * scale
+        stored = {n: q, f"{m}.weight_scale": scale} | ({f"{m}.input_scale": torch.ones(())} if per == "tensor" else {})
+        return stored, q.float() * scale
+
+    out, dequantised = _linears(src, one)
     settings = ({"quant_method": "fbgemm_fp8", "activation_scale_ub": 1200.0, "modules_to_not_convert": ["lm_head"]}
                 if per == "channel" else {"quant_method": "fp8", "activation_scheme": "static", "fmt": fmt})
     return _write(dst, src, out, settings), _reference(ref, src, dequantised)
@@ -277,12 +284,9 @@ def gptq(src: Path, dst: Path, ref: Path, bits: int = 4, group_size: int = 128, 
     """GPTQModel's layout: qweight (in*bits/32, out), qzeros (groups, out*bits/32), fp16 scales,
     g_idx; v1 (`gptq`) stores zero - 1. Round-to-nearest codes, act-order by column norm."""
     assert sym or checkpoint_format == "gptq_v2", "AutoGPTQ's v1 asymmetric zeros overflow; GPTQModel writes them as v2"
-    out, dequantised = {}, {}
     maxq = (1 << bits) - 1
-    for n, w in _state(src).items():
-        if not _quantisable(n, w):
-            out[n] = w
-            continue
+
+    def one(n, w):
         o, i = w.shape
         order = torch.argsort(w.pow(2).sum(0), descending=True, stable=True) if act_order else torch.arange(i)
         g_idx = torch.empty(i, dtype=torch.int32)
@@ -295,16 +299,16 @@ def gptq(src: Path, dst: Path, ref: Path, bits: int = 4, group_size: int = 128, 
             if sym:
                 hi = torch.maximum(lo.abs(), hi)
                 lo = -hi
-            s = ((hi - lo) / maxq).clamp(min=1e-8)
-            scale[g] = s
-            zero[g] = (maxq + 1) // 2 if sym else torch.round(-lo / s).to(torch.int32)
+            scale[g] = ((hi - lo) / maxq).clamp(min=1e-8)
+            zero[g] = (maxq + 1) // 2 if sym else torch.round(-lo / scale[g]).to(torch.int32)
         scale = scale.half()
         codes = torch.clamp(torch.round(w.T / scale.float()[g_idx]) + zero[g_idx], 0, maxq).to(torch.int32)  # (in, out)
         m = n[: -len(".weight")]
-        out[f"{m}.qweight"] = _pack(codes, bits, dim=0)
-        out[f"{m}.qzeros"] = _pack(zero - 1 if checkpoint_format == "gptq" else zero, bits, dim=1)
-        out[f"{m}.scales"], out[f"{m}.g_idx"] = scale, g_idx
-        dequantised[n] = (scale.float()[g_idx] * (codes - zero[g_idx]).float()).T
+        stored = {f"{m}.qweight": _pack(codes, bits, dim=0), f"{m}.scales": scale, f"{m}.g_idx": g_idx,
+                  f"{m}.qzeros": _pack(zero - 1 if checkpoint_format == "gptq" else zero, bits, dim=1)}
+        return stored, (scale.float()[g_idx] * (codes - zero[g_idx]).float()).T
+
+    out, dequantised = _linears(src, one)
     settings = {"quant_method": "gptq", "bits": bits, "group_size": group_size, "desc_act": act_order, "sym": sym,
                 "checkpoint_format": checkpoint_format, "pack_dtype": "int32", "meta": {"quantizer": ["readable-fp bench"]}}
     return _write(dst, src, out, settings), _reference(ref, src, dequantised)
@@ -317,11 +321,7 @@ _AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]  # AutoAWQ GEMM: nibble j of a word holds 
 def awq(src: Path, dst: Path, ref: Path, version: str = "gemm", group_size: int = 128) -> tuple[Path, Path]:
     """AutoAWQ's WQLinear_GEMM / WQLinear_GEMV.from_linear layouts, 4-bit with zero points
     (AutoAWQ's pseudo_quantize_tensor: scale = (max - min) / 15, zero = -round(min / scale))."""
-    out, dequantised = {}, {}
-    for n, w in _state(src).items():
-        if not _quantisable(n, w):
-            out[n] = w
-            continue
+    def one(n, w):
         o, i = w.shape
         g = w.reshape(o, i // group_size, group_size)
         hi, lo = g.amax(-1), g.amin(-1)
@@ -331,15 +331,15 @@ def awq(src: Path, dst: Path, ref: Path, version: str = "gemm", group_size: int 
         m = n[: -len(".weight")]
         if version == "gemm":
             cols = torch.arange(o).view(-1, 8)[:, _AWQ_ORDER].reshape(-1)  # column stored at each packed position
-            out[f"{m}.qweight"] = _pack(codes.T[:, cols], 4, dim=1)
-            out[f"{m}.qzeros"] = _pack(zero.T[:, cols], 4, dim=1)
-            out[f"{m}.scales"] = scale.T.contiguous()
+            stored = {f"{m}.qweight": _pack(codes.T[:, cols], 4, dim=1), f"{m}.qzeros": _pack(zero.T[:, cols], 4, dim=1),
+                      f"{m}.scales": scale.T.contiguous()}
         else:
-            width = _gemv_zeros_width(i, group_size)
-            out[f"{m}.qweight"] = _pack(codes, 4, dim=1)
-            out[f"{m}.qzeros"] = _pack(torch.nn.functional.pad(zero, (0, 8 * width - zero.shape[1])), 4, dim=1)
-            out[f"{m}.scales"] = torch.nn.functional.pad(scale, (0, 8 * width - scale.shape[1]))
-        dequantised[n] = ((codes.reshape(o, -1, group_size) - zero[..., None]).float() * scale.float()[..., None]).reshape(o, i)
+            pad = 8 * _gemv_zeros_width(i, group_size) - zero.shape[1]
+            stored = {f"{m}.qweight": _pack(codes, 4, dim=1), f"{m}.scales": torch.nn.functional.pad(scale, (0, pad)),
+                      f"{m}.qzeros": _pack(torch.nn.functional.pad(zero, (0, pad)), 4, dim=1)}
+        return stored, ((codes.reshape(o, -1, group_size) - zero[..., None]).float() * scale.float()[..., None]).reshape(o, i)
+
+    out, dequantised = _linears(src, one)
     settings = {"quant_method": "awq", "bits": 4, "group_size": group_size, "zero_point": True, "version": version,
                 "modules_to_not_convert": None}
     return _write(dst, src, out, settings), _reference(ref, src, dequantised)

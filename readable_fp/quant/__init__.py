@@ -108,6 +108,18 @@ def module_of(name: str, suffix: str) -> str | None:
     return name[: -len(suffix)] if name.endswith(suffix) else None
 
 
+def packed_modules(names: Sequence[str], source: str):
+    """The modules stored as `<module>.qweight` + `.qzeros` + `.scales` (GPTQ and AWQ name them
+    alike); a missing part is refused."""
+    have = set(names)
+    for n in names:
+        m = module_of(n, ".qweight")
+        if m is not None:
+            for part in ("qzeros", "scales"):
+                check(f"{m}.{part}" in have, source, f"'{n}' has no '{m}.{part}'")
+            yield m
+
+
 def select(t: torch.Tensor, rows: Rows) -> torch.Tensor:
     return t if rows is None else t[torch.as_tensor(list(rows), dtype=torch.long)]
 

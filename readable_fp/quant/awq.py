@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import FingerprintError
-from . import Rows, Stored, check, module_of
+from . import Rows, Stored, check, packed_modules
 from .gptq import _dequantise
 from .packing import unpack
 
@@ -34,15 +34,10 @@ def plan(method: str, settings: dict, names: list[str], raw, source: str) -> dic
     check(version in _GEMM_LAYOUTS + ("gemv",), source, f"AWQ '{version}' packing is not read (gemm and gemv are)")
     check(settings.get("zero_point", True), source, "AWQ without zero points is not read (AutoAWQ cannot pack it)")
     check(group > 0, source, f"AWQ group size {group} is not read")
-    have = set(names)
+    gemm = version in _GEMM_LAYOUTS
     out: dict[str, Stored] = {}
-    for n in names:
-        m = module_of(n, ".qweight")
-        if m is None:
-            continue
-        for part in ("qzeros", "scales"):
-            check(f"{m}.{part}" in have, source, f"'{n}' has no '{m}.{part}'")
-        gemm = version in _GEMM_LAYOUTS
+    for m in packed_modules(names, source):
+        n = f"{m}.qweight"
         out[f"{m}.weight"] = Stored(
             parts=(n, f"{m}.qzeros", f"{m}.scales"), label="awq4",
             storage=f"awq int4 {'gemm' if gemm else 'gemv'}, group {group}, zero points",

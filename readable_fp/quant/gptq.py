@@ -19,7 +19,7 @@ import re
 import torch
 
 from ..errors import FingerprintError
-from . import Rows, Stored, check, module_of
+from . import Rows, Stored, check, packed_modules
 from .packing import unpack
 
 _FORMATS = ("gptq", "gptq_v2")
@@ -33,14 +33,9 @@ def plan(method: str, settings: dict, names: list[str], raw, source: str) -> dic
           f"GPTQ pack_dtype {settings.get('pack_dtype')} is not read (only int32 words)")
     have = set(names)
     out: dict[str, Stored] = {}
-    for n in names:
-        m = module_of(n, ".qweight")
-        if m is None:
-            continue
+    for m in packed_modules(names, source):
         cfg = _module_settings(settings, m)
-        check(cfg is not None, source, f"'{n}' is packed, but the GPTQ config's dynamic rules exclude module '{m}'")
-        for part in ("qzeros", "scales"):
-            check(f"{m}.{part}" in have, source, f"'{n}' has no '{m}.{part}'")
+        check(cfg is not None, source, f"'{m}' is packed, but the GPTQ config's dynamic rules exclude it")
         out[f"{m}.weight"] = _stored(m, cfg, fmt, f"{m}.g_idx" in have, raw, source)
     return out
 
