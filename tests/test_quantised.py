@@ -161,6 +161,19 @@ def test_three_bit_words_are_a_little_endian_bit_stream():
     assert torch.equal(unpack(packed, 3, 64, dim=0).long(), codes.T)
 
 
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
+def test_unpack_inverts_compressed_tensors_dense_packing(bits):
+    """compressed-tensors' pack_to_int32 writes the same little-endian stream, along either dimension."""
+    from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32
+
+    g = torch.Generator().manual_seed(bits)
+    for n in (40, 64, 96):  # 40: a last, partial period of words
+        codes = torch.randint(0, 1 << bits, (n, 24), generator=g)
+        for dim in (0, 1):
+            packed = pack_to_int32((codes - (1 << (bits - 1))).to(torch.int8), bits, packed_dim=dim)
+            assert torch.equal(unpack(packed, bits, codes.shape[dim], dim=dim).long(), codes)
+
+
 def test_awq_gemm_matches_compressed_tensors_converter(tiny, tmp_path):
     """An independent reader of AutoAWQ's GEMM packing: compressed-tensors' AutoAWQConverter."""
     from compressed_tensors.compressors import BaseCompressor
