@@ -34,7 +34,12 @@ say() { echo "== $(date -u +%H:%M:%S) $*"; }
 [ -d "$DATA" ] || { echo "error: no photos at $DATA: run 'python gan_training/shrink_photos.py' here and carry gan_training/_data" >&2; exit 2; }
 rm -rf "$RUN" "$RUN-smoke"; mkdir -p "$RUN" "$OUT"
 LOG="$RUN/device_run.log"
+exec 3>&1 4>&2  # the call's own stdout/stderr, for after the log is closed
 exec > >(tee -a "$LOG") 2>&1
+TEE=$!
+# tee writes the log asynchronously: before the log is packed, stop writing to it and wait until
+# tee has written every line (a log packed mid-write once lost its last lines).
+close_log() { exec 1>&3 2>&4; wait "$TEE" 2>/dev/null || true; }
 
 say "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
@@ -75,5 +80,6 @@ say "evaluating"
 $PY gan_training/evaluate.py --generator "$RUN/generator.safetensors" --out "$RUN/eval" --n "$EVAL_N" \
     --real "$DATA" --record "$RUN/training_record.json" --threads 8 || say "evaluation failed"
 say "packing the evaluation (training rc $train_rc, $SECONDS s in all)"
+close_log
 tar -cf "$OUT/eval.tar" -C "$RUN" eval device_run.log 2>/dev/null || tar -cf "$OUT/eval.tar" -C "$RUN" device_run.log
 ls -l "$OUT"
