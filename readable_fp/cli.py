@@ -170,6 +170,7 @@ def _demo(args, progress: bool) -> int:
 def _import_stylegan2(args) -> int:
     from .nvidia_pickle import convert_nvidia_pickle
 
+    check_output(args.output, [args.pkl])
     meta = convert_nvidia_pickle(args.pkl, args.output, key=args.key, license=args.license)
     print(f"wrote {args.output}: {args.key} of {meta['source']} (sha256 {meta['source_sha256'][:16]}...)")
     return 0
@@ -179,7 +180,7 @@ def _latent(args, progress: bool) -> int:
     from . import api, encoder
 
     if args.output:
-        check_output(args.output)  # a bad name or path fails before the model is read
+        check_output(args.output, [args.model, args.base])  # a bad name or path fails before the model is read
     enc = encoder.get(args.encoder)
     z = api.latent(args.model, enc, n_tokens=args.tokens, base=args.base, progress=progress)
     text = json.dumps({"encoder": enc.name, "latent": [float(v) for v in z]}) + "\n"
@@ -217,8 +218,13 @@ def _null(args) -> int:
 
 
 def _fingerprint(args, progress: bool) -> int:
-    from .fingerprint import fingerprint
+    from pathlib import Path
 
+    from .atomic import not_an_input
+    from .fingerprint import OUTPUTS, PRIVATE, fingerprint
+
+    for name in OUTPUTS + (PRIVATE,):
+        not_an_input(Path(args.output) / name, [args.model, args.base, args.renderer])
     fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress)
     written = fp.save(args.output, save_invariants=args.save_invariants)
     print(f"wrote {args.output}: {', '.join(p.name for p in written)}"
@@ -232,10 +238,12 @@ def _card(args, progress: bool) -> int:
     from .fingerprint import fingerprint
     from .model_card import check, section, write_into
 
+    inputs = [args.model, args.base, args.renderer]
     if args.write:
+        check_output(args.write, inputs)
         check(args.write)  # a card that cannot take the section fails before any reading
     image = Path(args.image) if args.image else (Path(args.write).parent if args.write else Path(".")) / "fingerprint.png"
-    check_output(str(image))
+    check_output(str(image), inputs)
     fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress)
     card_dir = Path(args.write).resolve().parent if args.write else Path.cwd()
     rel = os.path.relpath(image.resolve(), card_dir)
@@ -287,6 +295,9 @@ def _run(args) -> int:
     if args.command == "demo":
         return _demo(args, progress)
     if args.command == "compare":
+        if args.image:
+            from pathlib import Path
+            check_output(Path(args.image) / "comparison.png", [args.model_a, args.model_b, args.base_a, args.base_b])
         res = api.compare(args.model_a, args.model_b, n_tokens=args.tokens, layers=args.layers,
                           base_a=args.base_a, base_b=args.base_b, progress=progress, null=args.null)
         if args.image:
@@ -301,7 +312,7 @@ def _run(args) -> int:
         return _card(args, progress)
     if args.command == "invariants":
         out = args.output
-        check_output(out)
+        check_output(out, [args.model, args.base])
         inv = api.invariants(args.model, n_tokens=args.tokens, layers=args.layers, base=args.base, progress=progress)
         inv.save(out)
         print(f"wrote {out}: {len(inv.probes)} probe tokens, layers {inv.layers} of {inv.n_layers}, "

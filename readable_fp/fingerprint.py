@@ -30,6 +30,7 @@ from .model_terms import Invariants
 VECTOR = "vector-dog"
 FILES = ("dog.png", "dog.svg", "latent.json", "fingerprint.json")
 PRIVATE = "invariants.safetensors"
+OUTPUTS = ("dog.png", "dog.svg", "latent.json", "fingerprint.json")
 
 
 def _sha256(data: bytes) -> str:

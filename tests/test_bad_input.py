@@ -5,6 +5,7 @@ Each case runs the command line in a process of its own, with a time limit (see 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -168,6 +169,25 @@ def _build_cases(root: Path) -> dict[str, dict]:
                "base_model.model.model.layers.2.self_attn.q_proj.lora_B.weight": torch.zeros(64, 2)},
               str(d / "adapter_model.safetensors"))
     inv_case("lora_base_missing", d, "no such file")
+
+    # outputs that would destroy an input: refused, and the input left byte for byte
+    def keep(*paths):
+        return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+
+    victim = shutil.copy(gguf_good, root / "victim.gguf")
+    cases["output_is_the_input"] = {"args": ["invariants", str(victim), "-o", str(victim)], "out": None,
+                                    "says": "is an input of this command", "keep": keep(victim)}
+    d = _copy(good, root / "victim_dir")
+    cases["output_over_config_json"] = {"args": ["latent", str(d), "-o", str(d / "config.json")], "out": None,
+                                        "says": "model file in its folder", "keep": keep(d / "config.json")}
+    cases["card_image_over_weights"] = {"args": ["card", str(d), "--image", str(d / "model.safetensors")], "out": None,
+                                        "says": "model file in its folder", "keep": keep(d / "model.safetensors")}
+    cases["private_terms_into_model_folder"] = {
+        "args": ["fingerprint", str(d), "-o", str(d), "--save-invariants"], "out": None,
+        "says": "model file in its folder", "keep": keep(d / "model.safetensors")}
+    os.mkfifo(root / "fifo")
+    cases["output_is_a_fifo"] = {"args": ["invariants", str(good), "-o", str(root / "fifo")], "out": None,
+                                 "says": "not a regular file"}
     return cases
 
 
@@ -262,7 +282,8 @@ CASES = ["missing_path", "missing_relative_path", "garbage_safetensors_file", "g
          "config_without_weights", "unsupported_architecture", "invalid_json_config", "pickle_with_code",
          "legacy_pickle_with_code", "head_counts_do_not_fit", "q_proj_wrong_shape", "gguf_unknown_tensor_type",
          "output_directory_missing", "output_is_a_directory", "too_few_shared_probe_tokens",
-         "truncated_invariants_file", "lora_base_missing"]
+         "truncated_invariants_file", "lora_base_missing", "output_is_the_input", "output_over_config_json",
+         "card_image_over_weights", "private_terms_into_model_folder", "output_is_a_fifo"]
 
 
 def test_every_case_is_listed(results):
@@ -287,3 +308,16 @@ def test_bad_input_gives_one_clear_line(results, case):
         assert not left, left
     if "marker" in r:
         assert not Path(r["marker"]).exists(), "the pickle's code was run"
+    for path, sha in r.get("keep", {}).items():
+        assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == sha, f"{path} was changed"
+    if case == "output_is_a_fifo":
+        assert Path(r["args"][-1]).is_fifo(), "the FIFO was replaced"
+
+
+def test_stylegan2_import_does_not_overwrite_its_pickle(tmp_path):
+    pkl = tmp_path / "net.pkl"
+    pkl.write_bytes(b"not really a pickle")
+    r = subprocess.run([sys.executable, "-m", "readable_fp.cli", "import-stylegan2", str(pkl), "-o", str(pkl)],
+                       capture_output=True, text=True, timeout=TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is an input of this command" in r.stderr, r.stderr
+    assert pkl.read_bytes() == b"not really a pickle"
