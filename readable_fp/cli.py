@@ -295,9 +295,11 @@ def _run(args) -> int:
     if args.command == "demo":
         return _demo(args, progress)
     if args.command == "compare":
-        if args.image:
+        if args.image:  # a folder, created if missing
             from pathlib import Path
-            check_output(Path(args.image) / "comparison.png", [args.model_a, args.model_b, args.base_a, args.base_b])
+
+            from .atomic import not_an_input
+            not_an_input(Path(args.image) / "comparison.png", [args.model_a, args.model_b, args.base_a, args.base_b])
         res = api.compare(args.model_a, args.model_b, n_tokens=args.tokens, layers=args.layers,
                           base_a=args.base_a, base_b=args.base_b, progress=progress, null=args.null)
         if args.image:
