@@ -10,6 +10,7 @@ from typing import Union
 from .checkpoint import Checkpoint
 from .compare import Comparison, TooFewSharedTokens, compare_invariants
 from .errors import FingerprintError
+from .paths import model_file, regular_file
 from .model_terms import ALL_LAYERS_TOKENS, DEFAULT_TOKENS, FILE_KIND, MIN_PROBES, Invariants, compute, probe_ids
 from .vocab import choose_probes
 
@@ -60,8 +61,9 @@ def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
             return HFDirCheckpoint(p)
         single = sorted(p.glob("*.gguf")) or sorted(p.glob("*.onnx"))
         if len(single) == 1:
-            return open_model(single[0])
+            return open_model(model_file(p, single[0].name))
         raise FingerprintError(f"{s}: not a model directory (no config.json, adapter_config.json, or single .gguf or .onnx)")
+    regular_file(p)
     if not os.access(p, os.R_OK):
         raise FingerprintError(f"{s}: permission denied")
     if p.suffix == ".gguf":

@@ -31,18 +31,19 @@ _TOKENIZER_FILES = ("tokenizer", "vocab", "special_tokens")
 
 
 def model(name: str) -> Path:
-    """`path(name)` ready to fingerprint: the int8 ONNX export gets a folder beside its file's
-    link with all-MiniLM's tokenizer files, so its probe tokens are strings (as for any other
-    model), not bare token ids. The folder lives in $READABLE_FP_CACHE (~/.cache/readable-fp)."""
+    """`path(name)` ready to fingerprint: the int8 ONNX export gets a folder holding a copy of it
+    (21 MB; a link out of the folder would be refused) and all-MiniLM's tokenizer files, so its
+    probe tokens are strings (as for any other model), not bare token ids. The folder lives in
+    $READABLE_FP_CACHE (~/.cache/readable-fp)."""
     p = path(name)
     if name not in _TOKENIZER_OF:
         return p
     cache = Path(os.environ.get("READABLE_FP_CACHE", Path.home() / ".cache" / "readable-fp")) / "bundled" / name
-    if not (cache / p.name).exists():
+    if not (cache / p.name).is_file() or (cache / p.name).is_symlink():  # links: caches of earlier releases
         tmp = cache.with_name(cache.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        os.symlink(p, tmp / p.name)
+        shutil.copy(p, tmp / p.name)
         for f in path(_TOKENIZER_OF[name]).iterdir():
             if f.name.startswith(_TOKENIZER_FILES):
                 shutil.copy(f, tmp / f.name)

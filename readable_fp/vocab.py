@@ -100,20 +100,22 @@ def choose_probes(tables: list[dict[str, int]], n: int) -> list[str]:
 # ---- reading vocabularies from Hugging Face tokenizer files -----------------------------------
 def load_hf_vocab(directory: Path) -> Vocab | None:
     """tokenizer.json, else vocab.json (GPT-2), vocab.txt (WordPiece) or tokenizer.model."""
+    from .paths import model_file
+
     d = Path(directory)
-    if (d / "tokenizer.json").is_file():
-        return _from_tokenizer_json(d / "tokenizer.json")
-    if (d / "vocab.json").is_file():
-        v = json.loads((d / "vocab.json").read_text(encoding="utf-8"))
+    if (p := model_file(d, "tokenizer.json")) is not None:
+        return _from_tokenizer_json(p)
+    if (p := model_file(d, "vocab.json")) is not None:
+        v = json.loads(p.read_text(encoding="utf-8"))
         return _from_id_map(v, set(), "byte_bpe")
-    if (d / "vocab.txt").is_file():
-        lines = (d / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    if (p := model_file(d, "vocab.txt")) is not None:
+        lines = p.read_text(encoding="utf-8").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         special = {t for t in lines if t.startswith("[") and t.endswith("]")}
         return Vocab(lines, [t not in special for t in lines], "wordpiece")
-    if (d / "tokenizer.model").is_file():
-        return _from_sentencepiece(d / "tokenizer.model")
+    if (p := model_file(d, "tokenizer.model")) is not None:
+        return _from_sentencepiece(p)
     return None
 
 

@@ -185,6 +185,34 @@ def _build_cases(root: Path) -> dict[str, dict]:
     cases["private_terms_into_model_folder"] = {
         "args": ["fingerprint", str(d), "-o", str(d), "--save-invariants"], "out": None,
         "says": "model file in its folder", "keep": keep(d / "model.safetensors")}
+    # paths that leave the model's folder, and files that are not regular files
+    elsewhere = _copy(good, root / "elsewhere")
+    for name, target in (("index_names_parent_dir", "../elsewhere/model.safetensors"),
+                         ("index_names_absolute_path", str(elsewhere / "model.safetensors"))):
+        d = _copy(good, root / name)
+        (d / "model.safetensors").rename(d / "shard.safetensors")
+        names = list(load_file(str(d / "shard.safetensors")))
+        (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {n: target for n in names}}))
+        inv_case(name, d, "a path outside the model's folder")
+    d = _copy(good, root / "weights_link_out")
+    (d / "model.safetensors").unlink()
+    (d / "model.safetensors").symlink_to(elsewhere / "model.safetensors")
+    inv_case("weights_are_a_link_out", d, "a link to a file outside the model's folder")
+    d = _copy(good, root / "tokenizer_dev_zero")
+    (d / "tokenizer.json").unlink()
+    (d / "tokenizer.json").symlink_to("/dev/zero")
+    inv_case("tokenizer_links_to_dev_zero", d, "a link to a file outside the model's folder")
+    d = _copy(good, root / "weights_fifo")
+    (d / "model.safetensors").unlink()
+    os.mkfifo(d / "model.safetensors")
+    inv_case("weights_are_a_fifo", d, "not a regular file")
+    d = _copy(good, root / "weights_loop")
+    (d / "model.safetensors").unlink()
+    (d / "model.safetensors").symlink_to(d / "model.safetensors")
+    inv_case("weights_are_a_symlink_loop", d, "symlink loop")
+    os.mkfifo(root / "model_fifo.gguf")
+    inv_case("gguf_is_a_fifo", root / "model_fifo.gguf", "not a regular file")
+
     os.mkfifo(root / "fifo")
     cases["output_is_a_fifo"] = {"args": ["invariants", str(good), "-o", str(root / "fifo")], "out": None,
                                  "says": "not a regular file"}
@@ -283,7 +311,9 @@ CASES = ["missing_path", "missing_relative_path", "garbage_safetensors_file", "g
          "legacy_pickle_with_code", "head_counts_do_not_fit", "q_proj_wrong_shape", "gguf_unknown_tensor_type",
          "output_directory_missing", "output_is_a_directory", "too_few_shared_probe_tokens",
          "truncated_invariants_file", "lora_base_missing", "output_is_the_input", "output_over_config_json",
-         "card_image_over_weights", "private_terms_into_model_folder", "output_is_a_fifo"]
+         "card_image_over_weights", "private_terms_into_model_folder", "output_is_a_fifo",
+         "index_names_parent_dir", "index_names_absolute_path", "weights_are_a_link_out", "tokenizer_links_to_dev_zero",
+         "weights_are_a_fifo", "weights_are_a_symlink_loop", "gguf_is_a_fifo"]
 
 
 def test_every_case_is_listed(results):
@@ -321,3 +351,22 @@ def test_stylegan2_import_does_not_overwrite_its_pickle(tmp_path):
                        capture_output=True, text=True, timeout=TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is an input of this command" in r.stderr, r.stderr
     assert pkl.read_bytes() == b"not really a pickle"
+
+
+def test_hugging_face_cache_snapshots_are_read(tmp_path):
+    """huggingface_hub's cache links snapshots/<rev>/<file> to ../../blobs/<hash>: inside by design."""
+    good = tmp_path / "good"
+    save_tiny("llama", good, **LLAMA_TINY)
+    repo = tmp_path / "hub" / "models--org--tiny"
+    snap, blobs = repo / "snapshots" / "0123abc", repo / "blobs"
+    snap.mkdir(parents=True)
+    blobs.mkdir()
+    for f in good.iterdir():
+        blob = blobs / hashlib.sha256(f.read_bytes()).hexdigest()
+        shutil.copy(f, blob)
+        (snap / f.name).symlink_to(Path("../../blobs") / blob.name)
+    import readable_fp
+
+    a = readable_fp.invariants(snap, n_tokens=64, progress=False)
+    b = readable_fp.invariants(good, n_tokens=64, progress=False)
+    assert readable_fp.compare(a, b).ics > 99.99

@@ -92,7 +92,7 @@ def test_without_tokenizer_ids_are_probes(minilm_onnx, minilm_dir, tmp_path, cap
     bare = tmp_path / "minilm_no_tokenizer"
     bare.mkdir()
     for f in ("config.json", "model.safetensors"):
-        (bare / f).symlink_to(minilm_dir / f)
+        shutil.copy(minilm_dir / f, bare / f)
     c = api.compare(minilm_onnx, bare, n_tokens=N_TOKENS, progress=False)
     assert "fall back to token ids" in capsys.readouterr().err
     with capsys.disabled():
@@ -273,3 +273,33 @@ def test_unknown_architecture_asks_for_config(tmp_path):
     onnx.save(helper.make_model(g), str(tmp_path / "m.onnx"))
     with pytest.raises(FingerprintError, match="config.json"):
         api.open_model(tmp_path / "m.onnx")
+
+
+def test_external_data_is_read_inside_the_folder_only(minilm_onnx, minilm_dir, tmp_path):
+    """Weights in an external data file (as exports above 2 GB must be): read, but only from a
+    regular file inside the model's folder."""
+    import onnx
+
+    d = tmp_path / "external"
+    d.mkdir()
+    onnx.save_model(onnx.load(str(minilm_onnx)), str(d / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.bin", size_threshold=1024)
+    _with_tokenizer(d / "model.onnx", minilm_dir, d)
+    inline = tmp_path / "inline"
+    _with_tokenizer(minilm_onnx, minilm_dir, inline)
+    assert api.compare(d, inline, n_tokens=256, progress=False).ics > 99.999
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (d / "weights.bin").rename(elsewhere / "weights.bin")
+    (d / "weights.bin").symlink_to(elsewhere / "weights.bin")
+    with pytest.raises(FingerprintError, match="a link to a file outside the model's folder"):
+        api.invariants(d, n_tokens=64, progress=False)
+    m = onnx.load(str(d / "model.onnx"), load_external_data=False)
+    for t in m.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = "../elsewhere/weights.bin"
+    onnx.save_model(m, str(d / "model.onnx"))
+    with pytest.raises(FingerprintError, match="a path outside the model's folder"):
+        api.invariants(d, n_tokens=64, progress=False)

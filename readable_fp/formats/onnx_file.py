@@ -44,6 +44,7 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..errors import FingerprintError
+from ..paths import model_file
 from ..vocab import load_hf_vocab
 
 _ELEMENTWISE = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}
@@ -162,12 +163,13 @@ class ONNXCheckpoint(Checkpoint):
         simple = t.data_type not in (onnx.TensorProto.STRING, onnx.TensorProto.BFLOAT16) and \
             self._np_dtype(t.data_type).kind in "fiub" and self._np_dtype(t.data_type).itemsize in (1, 2, 4, 8) \
             and t.data_type not in _packed_types(onnx)
-        if simple and t.data_location == onnx.TensorProto.EXTERNAL:
+        loc = None
+        if t.data_location == onnx.TensorProto.EXTERNAL:  # checked for every tensor, before onnx follows it too
             info = {e.key: e.value for e in t.external_data}
-            rel = Path(info["location"])
-            if rel.is_absolute() or ".." in rel.parts:
-                raise FingerprintError(f"{self.source}: external data '{rel}' lies outside the model's folder")
-            loc = self._dir / rel
+            loc = model_file(self._dir, info.get("location", ""))
+            if loc is None:
+                raise FingerprintError(f"{self.source}: external data '{info.get('location')}' is missing")
+        if simple and loc is not None:
             arr = np.memmap(loc, dtype=self._np_dtype(t.data_type).newbyteorder("<"), mode="r",
                             offset=int(info.get("offset", 0)), shape=dims)
         elif simple and t.HasField("raw_data"):

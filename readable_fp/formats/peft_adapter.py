@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from ..checkpoint import Checkpoint
 from ..errors import FingerprintError
+from ..paths import model_file
 from .safetensors_dir import load_torch_weights
 
 
@@ -27,22 +28,24 @@ class LoraCheckpoint(Checkpoint):
         self.source = str(d)
         self.base = base
         try:
-            acfg = json.loads((d / "adapter_config.json").read_text())
-        except (json.JSONDecodeError, OSError):
+            acfg = json.loads(model_file(d, "adapter_config.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError, AttributeError):
             raise FingerprintError(f"{d}/adapter_config.json: not valid JSON") from None
+        if not isinstance(acfg, dict):
+            raise FingerprintError(f"{d}/adapter_config.json: not a JSON object")
         if acfg.get("peft_type", "LORA") != "LORA":
             raise FingerprintError(f"{d}: PEFT type {acfg.get('peft_type')} is not supported (LoRA only)")
         r = acfg.get("r", 8)
         alpha = acfg.get("lora_alpha", r)
         self.scale = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
         self.fan_in_fan_out = bool(acfg.get("fan_in_fan_out"))
-        if (d / "adapter_model.safetensors").is_file():
+        if (st := model_file(d, "adapter_model.safetensors")) is not None:
             try:
-                sd = load_file(str(d / "adapter_model.safetensors"))
+                sd = load_file(str(st))
             except (SafetensorError, OSError) as e:
                 raise FingerprintError(f"{d}/adapter_model.safetensors: unreadable ({str(e).splitlines()[0]})") from None
-        elif (d / "adapter_model.bin").is_file():
-            sd = load_torch_weights(str(d / "adapter_model.bin"))
+        elif (bin_ := model_file(d, "adapter_model.bin")) is not None:
+            sd = load_torch_weights(str(bin_))
         else:
             raise FingerprintError(f"{d}: adapter_config.json but no adapter_model.safetensors or .bin")
         self.stats.bytes_read += sum(t.numel() * t.element_size() for t in sd.values())

@@ -20,6 +20,7 @@ from safetensors import SafetensorError, safe_open
 from .. import quant
 from ..checkpoint import Checkpoint
 from ..errors import FingerprintError
+from ..paths import model_file
 from ..vocab import load_hf_vocab
 
 _ST_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8,
@@ -43,8 +44,8 @@ def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def read_config(directory: Path) -> dict:
-    path = directory / "config.json"
-    if not path.is_file():
+    path = model_file(directory, "config.json")
+    if path is None:
         raise FingerprintError(f"{directory}: no config.json (a Hugging Face model directory needs one)")
     try:
         return json.loads(path.read_text())
@@ -80,17 +81,23 @@ class HFDirCheckpoint(Checkpoint):
         d = self.dir
         for index_name, fmt in (("model.safetensors.index.json", "safetensors"),
                                 ("pytorch_model.bin.index.json", "pytorch-bin")):
-            if (d / index_name).is_file():
+            index = model_file(d, index_name)
+            if index is not None:
                 try:
-                    wm = json.loads((d / index_name).read_text())["weight_map"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise FingerprintError(f"{d / index_name}: not a valid shard index (no weight_map)") from None
+                    wm = json.loads(index.read_text())["weight_map"]
+                    if not all(isinstance(k, str) and isinstance(v, str) for k, v in wm.items()):
+                        raise TypeError
+                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+                    raise FingerprintError(f"{d / index_name}: not a valid shard index (weight_map must map "
+                                           "tensor names to file names)") from None
+                for fname in set(wm.values()):
+                    model_file(d, fname)  # every shard it names stays inside the folder
                 self._where = dict(wm)
                 self.fmt = fmt + " (sharded)"
                 return
         single = [("model.safetensors", "safetensors"), ("pytorch_model.bin", "pytorch-bin")]
         for fname, fmt in single:
-            if (d / fname).is_file():
+            if model_file(d, fname) is not None:
                 self.fmt = fmt
                 for n in self._open(fname):
                     self._where[n] = fname
@@ -105,10 +112,10 @@ class HFDirCheckpoint(Checkpoint):
                 self._where[n] = fname
 
     def _path(self, fname: str) -> str:
-        p = self.dir / fname
-        if not p.is_file() and self._fetch is not None:
+        p = model_file(self.dir, fname)
+        if p is None and self._fetch is not None:
             return self._fetch(fname)
-        if not p.is_file():
+        if p is None:
             raise FingerprintError(f"{self.source}: weight file '{fname}' named in the index is missing")
         return str(p)
 

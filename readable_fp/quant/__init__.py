@@ -25,6 +25,7 @@ from typing import Callable, Protocol, Sequence
 import torch
 
 from ..errors import FingerprintError
+from ..paths import model_file
 
 Rows = Sequence[int] | None
 
@@ -68,8 +69,8 @@ def declaration(config: dict, directory: Path) -> tuple[str, dict] | None:
     if isinstance(config.get("quantization"), dict):  # MLX (mlx-lm copies it into quantization_config)
         return "mlx", config["quantization"]
     for fname, method in (("quantize_config.json", "gptq"), ("quant_config.json", "awq")):
-        side = directory / fname
-        if side.is_file():
+        side = model_file(directory, fname)
+        if side is not None:
             try:
                 qc = json.loads(side.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
