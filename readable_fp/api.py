@@ -1,7 +1,6 @@
 """The Python API: open any model reference, compute its invariants, compare two models."""
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Union
 from .checkpoint import Checkpoint
 from .compare import Comparison, TooFewSharedTokens, compare_invariants
 from .errors import FingerprintError
-from .paths import model_file, regular_file
+from .paths import model_file, read_json, regular_file
 from .model_terms import ALL_LAYERS_TOKENS, DEFAULT_TOKENS, FILE_KIND, MIN_PROBES, Invariants, compute, probe_ids
 from .vocab import choose_probes
 
@@ -82,11 +81,8 @@ def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
 def _open_lora(directory: Path, base: Model | None):
     from .formats.peft_adapter import LoraCheckpoint
     if base is None:
-        try:
-            base = json.loads((directory / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        except (json.JSONDecodeError, OSError):
-            raise FingerprintError(f"{directory}/adapter_config.json: not valid JSON") from None
-        if not base:
+        base = read_json(directory, "adapter_config.json").get("base_model_name_or_path")
+        if not base or not isinstance(base, str):
             raise FingerprintError(f"{directory}: the adapter config names no base model; pass one with --base")
     base_ckpt = open_model(base)
     if not isinstance(base_ckpt, Checkpoint):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .atomic import write_bytes
 from .errors import FingerprintError
+from .paths import read_text
 
 ALPHA = 0.001
 P_INDEPENDENT = 0.05
@@ -100,11 +101,11 @@ class Null:
     @classmethod
     def read(cls, path: str | Path) -> "Null":
         try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            d = json.loads(read_text(path, "index"))
             if d.get("kind") != KIND:
                 raise ValueError("not a readable-fp null file")
             return cls([NullPair(**p) for p in d["pairs"]], d.get("how", ""))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise FingerprintError(f"{path}: unreadable null file ({e})") from None
 
     def write(self, path: str | Path) -> None:

@@ -50,3 +50,40 @@ def regular_file(path: str | os.PathLike) -> Path:
     if not p.is_file():
         raise FingerprintError(f"{p}: not a regular file (a FIFO, device or socket cannot be a model)")
     return p
+
+
+# Upper bounds for the JSON and text files read whole: far above real ones (the largest
+# tokenizer.json released is ~35 MB, shard indexes ~10 MB), far below what would exhaust memory.
+MB = 1 << 20
+LIMITS = {"config": 16 * MB, "index": 64 * MB, "tokenizer": 128 * MB, "small": 4 * MB}
+
+
+def read_text(path: str | os.PathLike, limit: str) -> str:
+    """A regular file's text, refused in one line if it is larger than LIMITS[limit]."""
+    p = regular_file(path)
+    size, most = p.stat().st_size, LIMITS[limit]
+    if size > most:
+        raise FingerprintError(f"{p}: {size / MB:.0f} MB, larger than any real file of its kind "
+                               f"({most // MB} MB at most); refusing to read it")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FingerprintError(f"{p}: not UTF-8 text") from None
+
+
+def read_json(directory: str | os.PathLike, name: str, limit: str = "small") -> dict | None:
+    """The JSON object in file `name` of the model folder (None if there is no such file)."""
+    import json
+
+    p = model_file(directory, name)
+    if p is None:
+        return None
+    try:
+        obj = json.loads(read_text(p, limit))
+    except json.JSONDecodeError as e:
+        raise FingerprintError(f"{Path(directory) / name}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise FingerprintError(f"{Path(directory) / name}: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise FingerprintError(f"{Path(directory) / name}: not a JSON object")
+    return obj

@@ -100,16 +100,19 @@ def choose_probes(tables: list[dict[str, int]], n: int) -> list[str]:
 # ---- reading vocabularies from Hugging Face tokenizer files -----------------------------------
 def load_hf_vocab(directory: Path) -> Vocab | None:
     """tokenizer.json, else vocab.json (GPT-2), vocab.txt (WordPiece) or tokenizer.model."""
-    from .paths import model_file
+    from .paths import model_file, read_text
 
     d = Path(directory)
     if (p := model_file(d, "tokenizer.json")) is not None:
         return _from_tokenizer_json(p)
     if (p := model_file(d, "vocab.json")) is not None:
-        v = json.loads(p.read_text(encoding="utf-8"))
-        return _from_id_map(v, set(), "byte_bpe")
+        try:
+            v = json.loads(read_text(p, "tokenizer"))
+        except (json.JSONDecodeError, RecursionError):
+            raise FingerprintError(f"{p}: not valid JSON") from None
+        return _from_id_map(v, set(), "byte_bpe", p)
     if (p := model_file(d, "vocab.txt")) is not None:
-        lines = p.read_text(encoding="utf-8").split("\n")
+        lines = read_text(p, "tokenizer").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         special = {t for t in lines if t.startswith("[") and t.endswith("]")}
@@ -119,7 +122,16 @@ def load_hf_vocab(directory: Path) -> Vocab | None:
     return None
 
 
-def _from_id_map(vocab: dict[str, int], special: set[str], style: str) -> Vocab:
+# Token ids are dense in every real tokenizer (262k is the largest vocabulary released); an id
+# far beyond would only allocate a huge table of empty strings.
+MAX_TOKEN_ID = (1 << 22) - 1
+
+
+def _from_id_map(vocab, special: set[str], style: str, path: Path) -> Vocab:
+    ok = isinstance(vocab, dict) and all(isinstance(t, str) and type(i) is int and 0 <= i <= MAX_TOKEN_ID
+                                         for t, i in vocab.items())
+    if not ok:
+        raise FingerprintError(f"{path}: the vocabulary must map token strings to ids from 0 to {MAX_TOKEN_ID}")
     size = max(vocab.values()) + 1 if vocab else 0
     tokens = [""] * size
     for t, i in vocab.items():
@@ -128,22 +140,24 @@ def _from_id_map(vocab: dict[str, int], special: set[str], style: str) -> Vocab:
 
 
 def _from_tokenizer_json(path: Path) -> Vocab:
+    from .paths import read_text
+
     try:
-        tj = json.loads(path.read_text(encoding="utf-8"))
+        tj = json.loads(read_text(path, "tokenizer"))
         model = tj["model"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        added = tj.get("added_tokens") or []
+        special = {a["content"] for a in added if a.get("special")}
+        raw = model.get("vocab")
+        if isinstance(raw, list):  # Unigram: [[piece, score], ...] in id order
+            mapping = {p[0]: i for i, p in enumerate(raw)}
+        elif isinstance(raw, dict):
+            mapping = dict(raw)
+        else:
+            raise FingerprintError(f"{path}: tokenizer model has no vocabulary")
+        for a in added:
+            mapping.setdefault(a["content"], a["id"])
+    except (json.JSONDecodeError, RecursionError, KeyError, TypeError, AttributeError, IndexError):
         raise FingerprintError(f"{path}: not a valid tokenizer.json") from None
-    added = tj.get("added_tokens") or []
-    special = {a["content"] for a in added if a.get("special")}
-    raw = model.get("vocab")
-    if isinstance(raw, list):  # Unigram: [[piece, score], ...] in id order
-        mapping = {p[0]: i for i, p in enumerate(raw)}
-    elif isinstance(raw, dict):
-        mapping = dict(raw)
-    else:
-        raise FingerprintError(f"{path}: tokenizer model has no vocabulary")
-    for a in added:
-        mapping.setdefault(a["content"], a["id"])
     text = json.dumps({k: tj.get(k) for k in ("pre_tokenizer", "decoder")})
     if model.get("type") == "WordPiece" or '"WordPiece"' in text:
         style = "wordpiece"
@@ -152,8 +166,8 @@ def _from_tokenizer_json(path: Path) -> Vocab:
     elif '"Metaspace"' in text or "\u2581" in text or model.get("type") == "Unigram":
         style = "sentencepiece"
     else:
-        style = guess_style(list(mapping))
-    return _from_id_map(mapping, special, style)
+        style = guess_style([t for t in mapping if isinstance(t, str)])
+    return _from_id_map(mapping, special, style, path)
 
 
 def _from_sentencepiece(path: Path) -> Vocab:

@@ -33,7 +33,6 @@ serve as probes (with the library's warning).
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..errors import FingerprintError
-from ..paths import model_file
+from ..paths import model_file, read_json
 from ..vocab import load_hf_vocab
 
 _ELEMENTWISE = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}
@@ -386,13 +385,7 @@ class ONNXCheckpoint(Checkpoint):
 
     # --- config -----------------------------------------------------------------------------
     def _config(self) -> dict:
-        path = self._dir / "config.json"
-        given = {}
-        if path.is_file():
-            try:
-                given = json.loads(path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise FingerprintError(f"{path}: not valid JSON ({getattr(e, 'msg', e)})") from None
+        given = read_json(self._dir, "config.json", "config") or {}
         cfg = self._infer_config()
         if not given and cfg.get("model_type") is None:
             raise FingerprintError(

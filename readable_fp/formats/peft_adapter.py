@@ -7,7 +7,6 @@ the terms read are merged; the base is never loaded whole.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from safetensors.torch import load_file
 
 from ..checkpoint import Checkpoint
 from ..errors import FingerprintError
-from ..paths import model_file
+from ..paths import model_file, read_json
 from .safetensors_dir import load_torch_weights
 
 
@@ -27,12 +26,9 @@ class LoraCheckpoint(Checkpoint):
         d = Path(directory)
         self.source = str(d)
         self.base = base
-        try:
-            acfg = json.loads(model_file(d, "adapter_config.json").read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError, AttributeError):
-            raise FingerprintError(f"{d}/adapter_config.json: not valid JSON") from None
-        if not isinstance(acfg, dict):
-            raise FingerprintError(f"{d}/adapter_config.json: not a JSON object")
+        acfg = read_json(d, "adapter_config.json")
+        if acfg is None:
+            raise FingerprintError(f"{d}: no adapter_config.json")
         if acfg.get("peft_type", "LORA") != "LORA":
             raise FingerprintError(f"{d}: PEFT type {acfg.get('peft_type')} is not supported (LoRA only)")
         r = acfg.get("r", 8)

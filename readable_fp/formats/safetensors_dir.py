@@ -9,7 +9,6 @@ tensor that is not a float is never handed out as a weight.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from .. import quant
 from ..checkpoint import Checkpoint
 from ..errors import FingerprintError
-from ..paths import model_file
+from ..paths import model_file, read_json
 from ..vocab import load_hf_vocab
 
 _ST_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8,
@@ -44,13 +43,10 @@ def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def read_config(directory: Path) -> dict:
-    path = model_file(directory, "config.json")
-    if path is None:
+    cfg = read_json(directory, "config.json", "config")
+    if cfg is None:
         raise FingerprintError(f"{directory}: no config.json (a Hugging Face model directory needs one)")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FingerprintError(f"{path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+    return cfg
 
 
 class HFDirCheckpoint(Checkpoint):
@@ -81,15 +77,12 @@ class HFDirCheckpoint(Checkpoint):
         d = self.dir
         for index_name, fmt in (("model.safetensors.index.json", "safetensors"),
                                 ("pytorch_model.bin.index.json", "pytorch-bin")):
-            index = model_file(d, index_name)
+            index = read_json(d, index_name, "index")
             if index is not None:
-                try:
-                    wm = json.loads(index.read_text())["weight_map"]
-                    if not all(isinstance(k, str) and isinstance(v, str) for k, v in wm.items()):
-                        raise TypeError
-                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+                wm = index.get("weight_map")
+                if not isinstance(wm, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in wm.items()):
                     raise FingerprintError(f"{d / index_name}: not a valid shard index (weight_map must map "
-                                           "tensor names to file names)") from None
+                                           "tensor names to file names)")
                 for fname in set(wm.values()):
                     model_file(d, fname)  # every shard it names stays inside the folder
                 self._where = dict(wm)

@@ -25,7 +25,7 @@ from typing import Callable, Protocol, Sequence
 import torch
 
 from ..errors import FingerprintError
-from ..paths import model_file
+from ..paths import read_json
 
 Rows = Sequence[int] | None
 
@@ -69,15 +69,9 @@ def declaration(config: dict, directory: Path) -> tuple[str, dict] | None:
     if isinstance(config.get("quantization"), dict):  # MLX (mlx-lm copies it into quantization_config)
         return "mlx", config["quantization"]
     for fname, method in (("quantize_config.json", "gptq"), ("quant_config.json", "awq")):
-        side = model_file(directory, fname)
+        side = read_json(directory, fname)
         if side is not None:
-            try:
-                qc = json.loads(side.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise FingerprintError(f"{side}: not valid JSON") from None
-            if not isinstance(qc, dict):
-                raise FingerprintError(f"{side}: not a quantisation settings object")
-            return str(qc.get("quant_method", method)).lower(), qc
+            return str(side.get("quant_method", method)).lower(), side
     if isinstance(qc, dict) and qc:
         raise FingerprintError(f"{directory / 'config.json'}: a quantization_config without quant_method; "
                                "refusing to guess how its weights are stored")
