@@ -16,7 +16,6 @@ quantisation: codes are never read as if they were weights.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
