@@ -24,7 +24,7 @@ from .atomic import replacing
 from .checkpoint import Checkpoint
 from .errors import FingerprintError
 from .terms import TERMS, layer_terms
-from .vocab import choose_probes, probe_table
+from .vocab import MAX_TOKEN_ID, choose_probes, probe_table
 
 FILE_KIND = "readable-fp/invariants"
 DEFAULT_TOKENS = 4096
@@ -137,6 +137,18 @@ def resolve_layers(spec, n_layers: int) -> list[int]:
     return sorted(set(out))
 
 
+# The T x T terms of every chosen layer are held at once; refuse up front what would not fit.
+MEMORY_BUDGET = float(os.environ.get("READABLE_FP_MEMORY_GB", "8")) * 2**30
+
+
+def check_memory(n_tokens: int, n_layers: int, source: str) -> None:
+    need = 3 * n_layers * n_tokens * n_tokens * 4  # float32 terms; the weights come and go one layer at a time
+    if need > MEMORY_BUDGET:
+        raise FingerprintError(f"{source}: {n_layers} layers at {n_tokens} probe tokens need {need / 2**30:.1f} GB of "
+                               f"terms, over the {MEMORY_BUDGET / 2**30:.0f} GB budget (READABLE_FP_MEMORY_GB); "
+                               "use fewer --tokens or --layers")
+
+
 ID_PREFIX = "<id:"
 
 
@@ -153,6 +165,8 @@ def probe_ids(ckpt: Checkpoint, by_id: bool = False) -> dict[str, int]:
                   "which a vocabulary permutation defeats", file=sys.stderr)
             ckpt._warned_ids = True
         n = ckpt.shape(embedding_name(ckpt))[0]
+        if n > MAX_TOKEN_ID + 1:  # one probe name per row: a hostile declared size must not allocate them
+            raise FingerprintError(f"{ckpt.source}: the embedding declares {n} rows, more than any real vocabulary")
         return {f"{ID_PREFIX}{i}>": i for i in range(n)}
     if not hasattr(ckpt, "_probe_table"):
         ckpt._probe_table = probe_table(ckpt.vocab)
@@ -184,6 +198,9 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
         probes = [s for s in probes if s in table]
     if len(probes) < 2:
         raise FingerprintError(f"{ckpt.source}: fewer than 2 usable probe tokens")
+    n = adapters.n_layers(adapter, cfg)
+    chosen = resolve_layers(layers, n)
+    check_memory(len(probes), len(chosen), ckpt.source)
     emb = embedding_name(ckpt)
     vocab_rows = ckpt.shape(emb)[0]
     ids = [table[s] for s in probes]
@@ -192,8 +209,6 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
     X = ckpt.get(emb, rows=ids)
     if hasattr(adapter, "embed_post"):
         X = adapter.embed_post(cfg, get, X)
-    n = adapters.n_layers(adapter, cfg)
-    chosen = resolve_layers(layers, n)
     terms: dict[str, torch.Tensor] = {}
     bar = tqdm(chosen, desc=f"terms {Path(str(ckpt.source)).name}", unit="layer", disable=not progress,
                file=sys.stderr, leave=False)

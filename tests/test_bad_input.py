@@ -213,6 +213,58 @@ def _build_cases(root: Path) -> dict[str, dict]:
     os.mkfifo(root / "model_fifo.gguf")
     inv_case("gguf_is_a_fifo", root / "model_fifo.gguf", "not a regular file")
 
+    # numbers that would allocate without bound, and values of the wrong kind
+    d = _copy(good, root / "token_id_1e9")
+    tj = json.loads((d / "tokenizer.json").read_text())
+    tj["model"]["vocab"][word(9999)] = 10**9
+    (d / "tokenizer.json").write_text(json.dumps(tj))
+    inv_case("tokenizer_id_1e9", d, "ids from 0 to")
+    inv_case("config_is_a_list", (lambda d: ((d / "config.json").write_text("[1, 2]"), d)[1])(_copy(good, root / "cfg_list")),
+             "not a JSON object")
+    inv_case("config_nested_deeply", (lambda d: ((d / "config.json").write_text("[" * 200000 + "]" * 200000), d)[1])(
+        _copy(good, root / "cfg_deep")), "nested too deeply")
+    d = _copy(good, root / "cfg_huge")
+    with open(d / "config.json", "r+b") as f:
+        f.truncate(17 * 2**20)
+    inv_case("config_17_mb", d, "larger than any real file")
+    for name, value in (("heads_zero", 0), ("heads_string", "8"), ("heads_float", 8.0)):
+        inv_case(name, _edit_config(_copy(good, root / name), num_attention_heads=value), "num_attention_heads is")
+    inv_case("layers_1e9_all", _edit_config(_copy(good, root / "layers_1e9"), num_hidden_layers=10**9),
+             "num_hidden_layers is", "--layers", "all")
+    d = _copy(good, root / "index_numbers")
+    (d / "model.safetensors").rename(d / "shard.safetensors")
+    (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"model.embed_tokens.weight": 3}}))
+    inv_case("index_values_are_numbers", d, "weight_map must map")
+    big_vocab = root / "big_vocab"  # 20,000 tokens: T = 20,000 would need 9.6 GB of terms
+    save_tiny("llama", big_vocab, vocab_size=20000, **LLAMA_TINY)
+    inv_case("tokens_1e9", big_vocab, "over the 8 GB budget", "--tokens", "1000000000")
+    shutil.copy(gguf_good, root / "huge_dims.gguf")
+    off = _gguf_tensor_type_offset(root / "huge_dims.gguf") - 8  # the last dimension, just before the type id
+    with open(root / "huge_dims.gguf", "r+b") as f:
+        f.seek(off)
+        f.write((1 << 62).to_bytes(8, "little"))  # its byte size used to wrap around in int64
+    inv_case("gguf_dims_2_62", root / "huge_dims.gguf", "runs past the end")
+    shutil.copy(gguf_good, root / "zero_dim.gguf")
+    with open(root / "zero_dim.gguf", "r+b") as f:
+        f.seek(off)
+        f.write((0).to_bytes(8, "little"))
+    inv_case("gguf_zero_sized_tensor", root / "zero_dim.gguf", "cannot hold")
+    d = root / "inflating_bin"
+    d.mkdir()
+    shutil.copy(good / "config.json", d)
+    torch.save({"model.embed_tokens.weight": torch.zeros(4, 4)}, d / "plain.bin")
+    import zipfile
+    with zipfile.ZipFile(d / "plain.bin") as src, zipfile.ZipFile(d / "pytorch_model.bin", "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data.pkl"):
+                data += b"\0" * (64 << 20)  # deflates to ~64 KB, inflates to 64 MB (2 GiB in the field)
+            dst.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+    (d / "plain.bin").unlink()
+    inv_case("bin_member_inflates", d, "inflates from")
+    cmp_case("null_is_dev_zero", good, good, "not a regular file")
+    cases["null_is_dev_zero"]["args"] += ["--null", "/dev/zero"]
+
     os.mkfifo(root / "fifo")
     cases["output_is_a_fifo"] = {"args": ["invariants", str(good), "-o", str(root / "fifo")], "out": None,
                                  "says": "not a regular file"}
@@ -238,6 +290,11 @@ for name, c in cases.items():
             os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
             os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
             os.chdir(c["cwd"])
+            opened = open(c["dir"] + "/opened", "w")
+            def audit(event, args, log=opened):  # every file Python code opens from here on
+                if event == "open" and args and isinstance(args[0], (str, bytes)) and log is not args[0]:
+                    log.write(os.path.abspath(os.fsdecode(args[0])) + "\n")
+            sys.addaudithook(audit)
             sys.argv = ["readable-fp", *c["args"]]
             try:
                 rc = main(c["args"])
@@ -250,12 +307,14 @@ for name, c in cases.items():
                 rc = 1
             sys.stdout.flush()
             sys.stderr.flush()
+            opened.flush()
         finally:
             os._exit(rc if isinstance(rc, int) else 1)
-    t0, hung = time.monotonic(), False
+    t0, hung, peak_kb = time.monotonic(), False, None
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
+            peak_kb = usage.ru_maxrss
             break
         if time.monotonic() - t0 > timeout:
             os.kill(pid, 9)
@@ -264,7 +323,8 @@ for name, c in cases.items():
             break
         time.sleep(0.01)
     results[name] = {"rc": os.waitstatus_to_exitcode(status) if not hung else None, "hung": hung,
-                     "stdout": open(out).read(), "stderr": open(err).read()}
+                     "stdout": open(out).read(), "stderr": open(err).read(), "peak_mb": peak_kb and peak_kb / 1024,
+                     "opened": open(c["dir"] + "/opened").read().split()}
 json.dump(results, open(sys.argv[3], "w"))
 """
 EXEC_CASES = ("missing_path", "pickle_with_code", "gguf_unknown_tensor_type")
@@ -313,7 +373,20 @@ CASES = ["missing_path", "missing_relative_path", "garbage_safetensors_file", "g
          "truncated_invariants_file", "lora_base_missing", "output_is_the_input", "output_over_config_json",
          "card_image_over_weights", "private_terms_into_model_folder", "output_is_a_fifo",
          "index_names_parent_dir", "index_names_absolute_path", "weights_are_a_link_out", "tokenizer_links_to_dev_zero",
-         "weights_are_a_fifo", "weights_are_a_symlink_loop", "gguf_is_a_fifo"]
+         "weights_are_a_fifo", "weights_are_a_symlink_loop", "gguf_is_a_fifo", "tokenizer_id_1e9",
+         "config_is_a_list", "config_nested_deeply", "config_17_mb", "heads_zero", "heads_string", "heads_float",
+         "layers_1e9_all", "index_values_are_numbers", "tokens_1e9", "gguf_dims_2_62", "gguf_zero_sized_tensor",
+         "bin_member_inflates", "null_is_dev_zero"]
+
+
+def _belongs(p: Path, r: dict) -> bool:
+    """p is one of the case's inputs or outputs, or inside one."""
+    for a in r["args"]:
+        q = Path(a)
+        if q.is_absolute() and (p == q.resolve() or p.is_relative_to(q.resolve())
+                                or (not q.exists() and p.parent == q.resolve().parent)):
+            return True
+    return False
 
 
 def test_every_case_is_listed(results):
@@ -338,6 +411,13 @@ def test_bad_input_gives_one_clear_line(results, case):
         assert not left, left
     if "marker" in r:
         assert not Path(r["marker"]).exists(), "the pickle's code was run"
+    if "peak_mb" in r:  # forked from a driver that has imported torch (~0.4 GB of it shared)
+        assert r["peak_mb"] < 1024, f"peak memory {r['peak_mb']:.0f} MB"
+    root = Path(r["args"][1]).parent if len(r["args"]) > 1 else None
+    for f in r.get("opened", []):  # files opened from Python; the tests' other models sit beside the input
+        p = Path(f).resolve()
+        if root is not None and p.is_relative_to(root.resolve()) and not _belongs(p, r):
+            raise AssertionError(f"{case}: opened {p}, outside the model's folder")
     for path, sha in r.get("keep", {}).items():
         assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == sha, f"{path} was changed"
     if case == "output_is_a_fifo":

@@ -109,10 +109,17 @@ def text_config(cfg: dict) -> dict:
     return cfg
 
 
+MAX_COUNT = 1 << 20  # heads, layers, widths: no real model comes near
+
+
 def first(cfg: dict, *keys: str, default=None):
+    """The first of `keys` the config sets: a count or a width, so a whole number from 1 to MAX_COUNT."""
     for k in keys:
-        if cfg.get(k) is not None:
-            return cfg[k]
+        v = cfg.get(k)
+        if v is not None:
+            if type(v) is not int or not 1 <= v <= MAX_COUNT:
+                raise FingerprintError(f"config: {k} is {str(v)[:40]!r}, not a whole number from 1 to {MAX_COUNT}")
+            return v
     if default is not None:
         return default
     raise FingerprintError(f"config has none of {', '.join(keys)}")

@@ -8,6 +8,7 @@ order reversed relative to Hugging Face; a tensor's rows here are Hugging Face's
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 
@@ -110,8 +111,11 @@ class GGUFCheckpoint(Checkpoint):
                 raise FingerprintError(
                     f"{path}: unreadable GGUF file (tensor '{name}' has type id {qtype}, which the installed gguf "
                     "package does not know; the file is corrupt or newer than the package)") from None
+            if not shape or min(shape) < 1 or shape[-1] % block:
+                raise FingerprintError(f"{path}: unreadable GGUF file (tensor '{name}' has shape {shape}, which its "
+                                       f"type {qt.name} cannot hold)")
             row_bytes = shape[-1] // block * type_size
-            nbytes = int(np.prod(shape[:-1], dtype=np.int64)) * row_bytes
+            nbytes = math.prod(shape[:-1]) * row_bytes  # Python ints: a hostile shape must not wrap around
             if offset + nbytes > size:
                 raise FingerprintError(f"{path}: unreadable GGUF file (truncated: tensor '{name}' runs past the end)")
             self._tensors[name] = (shape, qt, offset, row_bytes)

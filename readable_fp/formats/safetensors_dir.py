@@ -10,6 +10,7 @@ tensor that is not a float is never handed out as a weight.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -219,6 +220,7 @@ class HFDirCheckpoint(Checkpoint):
 
 def load_torch_weights(path: str) -> dict[str, torch.Tensor]:
     """A PyTorch checkpoint holding plain tensors only; anything else is refused, not run."""
+    _check_archive(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError as e:
@@ -233,6 +235,21 @@ def load_torch_weights(path: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise FingerprintError(f"{path}: not a plain mapping of tensor names to tensors")
     return obj
+
+
+def _check_archive(path: str) -> None:
+    """torch.save writes its zip members stored, never compressed: a member that inflates (a small
+    file whose data.pkl unpacks to gigabytes) is refused before torch reads it."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            grows = [i for i in z.infolist() if i.file_size > i.compress_size + (1 << 20)]
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise FingerprintError(f"{path}: unreadable PyTorch checkpoint ({e})") from None
+    if grows:
+        raise FingerprintError(f"{path}: archive member '{grows[0].filename}' inflates from {grows[0].compress_size} to "
+                               f"{grows[0].file_size} bytes; torch.save does not write compressed members")
 
 
 def _load_unmapped(path: str):
