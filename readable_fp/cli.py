@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
+import warnings
 
 from . import __version__
 from .atomic import check_output, write_bytes
@@ -332,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "tokens", None) is not None and args.tokens < 2:
         ap.error("--tokens must be at least 2")
     try:
-        return _run(args)
+        with _libraries_quiet(args.debug):
+            return _run(args)
     except FingerprintError as e:
         print(f"readable-fp: error: {_printable(str(e))}", file=sys.stderr)
         return 2
@@ -345,6 +349,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"readable-fp: error: {type(e).__name__}: {_printable(str(e).splitlines()[0] if str(e) else '')} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _libraries_quiet(debug: bool):
+    """torch, numpy, gguf and transformers warn through `warnings` and `logging`; the user gets
+    our one line (and our own notes), not theirs, unless --debug asks for everything."""
+    if debug:
+        yield
+        return
+    root = logging.getLogger()
+    quiet = logging.NullHandler()
+    root.addHandler(quiet)  # with a handler in place, logging's last-resort stderr printer stays silent
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeHandler(quiet)
 
 
 def _printable(msg: str) -> str:

@@ -172,3 +172,21 @@ def test_hub_repo_id_offline_is_one_line(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("readable-fp: error: 'some-org/some-model'"), p.stderr
     assert "Hugging Face Hub" in lines[0]
+
+
+def test_library_warnings_do_not_reach_the_user(monkeypatch, capsys):
+    """A library's warnings (warnings module or logging) would be extra stderr lines beside ours."""
+    import logging
+    import warnings
+
+    from readable_fp import cli
+    from readable_fp.errors import FingerprintError
+
+    def noisy(args):
+        warnings.warn("The given NumPy array is not writable", UserWarning)
+        logging.getLogger("gguf.gguf_reader").warning("tensor data is not aligned")
+        raise FingerprintError("the one line")
+
+    monkeypatch.setattr(cli, "_run", noisy)
+    assert cli.main(["invariants", "x", "-o", "y"]) == 2
+    assert capsys.readouterr().err == "readable-fp: error: the one line\n"
