@@ -7,6 +7,7 @@ publish the dog, not this file.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -207,22 +208,53 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
     if max(ids) >= vocab_rows:
         raise FingerprintError(f"{ckpt.source}: tokenizer has ids up to {max(ids)} but the embedding has {vocab_rows} rows")
     X = ckpt.get(emb, rows=ids)
-    if hasattr(adapter, "embed_post"):
-        X = adapter.embed_post(cfg, get, X)
+    if X.dim() != 2:
+        raise FingerprintError(f"{ckpt.source}: the token embedding '{emb}' has {X.dim()} dimensions, not 2")
+    with _layout_errors(ckpt.source, "the embedding"):
+        if hasattr(adapter, "embed_post"):
+            X = adapter.embed_post(cfg, get, X)
+    _config_fits(adapters.text_config(cfg), vocab_rows, X.shape[1], ckpt.source)
     terms: dict[str, torch.Tensor] = {}
     bar = tqdm(chosen, desc=f"terms {Path(str(ckpt.source)).name}", unit="layer", disable=not progress,
                file=sys.stderr, leave=False)
     with torch.no_grad():
         for i in bar:
-            L = adapter.layer(cfg, i, get)
+            with _layout_errors(ckpt.source, f"layer {i}"):
+                L = adapter.layer(cfg, i, get)
             if L.q.dim() != 2 or L.q.shape[1] != X.shape[1]:  # before L.check, which takes q's width as given
                 raise FingerprintError(f"{ckpt.source}: layer {i}: q has shape {tuple(L.q.shape)}, "
                                        f"but the embeddings have width {X.shape[1]}")
             L.check(f"{ckpt.source} layer {i}")
+            head_dim = adapters.text_config(cfg).get("head_dim")
+            if type(head_dim) is int and L.q.shape[0] != L.n_heads * head_dim:
+                raise FingerprintError(f"{ckpt.source}: layer {i}: config head_dim is {head_dim}, but q has "
+                                       f"{L.q.shape[0]} rows for {L.n_heads} heads")
             for t, m in layer_terms(X, L).items():
                 terms[f"{t}@{i}"] = m
             del L  # a 7B layer is ~1 GB in float32: never hold two
     info = {"source": str(ckpt.source), "format": ckpt.fmt, "architecture": cfg.get("model_type"),
             "dtype": ckpt.dtype_summary(), "bytes_read": ckpt.stats.bytes_read,
-            "seconds": round(time.perf_counter() - t0 + getattr(ckpt, "open_seconds", 0.0), 3), "tensors": dict(ckpt.stats.tensors), "storage": dict(ckpt.stats.storage)}
+            "seconds": round(time.perf_counter() - t0 + getattr(ckpt, "open_seconds", 0.0), 3),
+            "tensors": dict(ckpt.stats.tensors), "storage": dict(ckpt.stats.storage)}
     return Invariants(probes, chosen, n, terms, info)
+
+
+def _config_fits(cfg: dict, rows: int, width: int, source: str) -> None:
+    """Sizes the config states must be the tensors' sizes: a config that disagrees with its weights
+    describes some other model, and the head split would silently follow the wrong one."""
+    for key, actual, what in (("vocab_size", rows, "rows"), ("hidden_size", width, "columns")):
+        stated = cfg.get(key)
+        if type(stated) is int and stated != actual:
+            raise FingerprintError(f"{source}: config {key} is {stated}, but the token embedding has {actual} {what}")
+
+
+@contextlib.contextmanager
+def _layout_errors(source: str, where: str):
+    """An adapter splits, reshapes and un-permutes tensors by the config's numbers; tensors that do
+    not have the shapes those numbers imply fail inside torch. Say so in the project's words."""
+    try:
+        yield
+    except (RuntimeError, ValueError, IndexError, TypeError, ZeroDivisionError) as e:
+        why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise FingerprintError(f"{source}: {where}: the tensors do not fit the architecture's layout "
+                               f"given its config ({why})") from None

@@ -262,6 +262,14 @@ def _build_cases(root: Path) -> dict[str, dict]:
             dst.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
     (d / "plain.bin").unlink()
     inv_case("bin_member_inflates", d, "inflates from")
+    inv_case("hidden_size_zero", _edit_config(_copy(good, root / "hidden0"), hidden_size=0), "config hidden_size is 0")
+    inv_case("vocab_size_disagrees", _edit_config(_copy(good, root / "vocab_off"), vocab_size=1000), "config vocab_size is 1000")
+    inv_case("head_dim_disagrees", _edit_config(_copy(good, root / "head_dim_off"), head_dim=4), "config head_dim is 4")
+    d = _copy(good, root / "k_1d")
+    sd = load_file(str(d / "model.safetensors"))
+    sd["model.layers.2.self_attn.k_proj.weight"] = torch.randn(64 * 16)
+    save_file(sd, str(d / "model.safetensors"), metadata={"format": "pt"})
+    inv_case("k_proj_is_1d", d, "k has shape (1024,)")
     cmp_case("null_is_dev_zero", good, good, "not a regular file")
     cases["null_is_dev_zero"]["args"] += ["--null", "/dev/zero"]
 
@@ -376,7 +384,8 @@ CASES = ["missing_path", "missing_relative_path", "garbage_safetensors_file", "g
          "weights_are_a_fifo", "weights_are_a_symlink_loop", "gguf_is_a_fifo", "tokenizer_id_1e9",
          "config_is_a_list", "config_nested_deeply", "config_17_mb", "heads_zero", "heads_string", "heads_float",
          "layers_1e9_all", "index_values_are_numbers", "tokens_1e9", "gguf_dims_2_62", "gguf_zero_sized_tensor",
-         "bin_member_inflates", "null_is_dev_zero"]
+         "bin_member_inflates", "null_is_dev_zero", "hidden_size_zero", "vocab_size_disagrees", "head_dim_disagrees",
+         "k_proj_is_1d"]
 
 
 def _belongs(p: Path, r: dict) -> bool:
