@@ -270,6 +270,9 @@ def _build_cases(root: Path) -> dict[str, dict]:
     sd["model.layers.2.self_attn.k_proj.weight"] = torch.randn(64 * 16)
     save_file(sd, str(d / "model.safetensors"), metadata={"format": "pt"})
     inv_case("k_proj_is_1d", d, "k has shape (1024,)")
+    inv_case("model_type_with_terminal_escapes",
+             _edit_config(_copy(good, root / "ansi"), model_type="\x1b[2J\x1b]0;pwned\x07llama\nreadable-fp: ok"),
+             "unsupported architecture '\\x1b[2J\\x1b]0;pwned\\x07llama\\nreadable-fp: ok'")
     cmp_case("null_is_dev_zero", good, good, "not a regular file")
     cases["null_is_dev_zero"]["args"] += ["--null", "/dev/zero"]
 
@@ -385,7 +388,7 @@ CASES = ["missing_path", "missing_relative_path", "garbage_safetensors_file", "g
          "config_is_a_list", "config_nested_deeply", "config_17_mb", "heads_zero", "heads_string", "heads_float",
          "layers_1e9_all", "index_values_are_numbers", "tokens_1e9", "gguf_dims_2_62", "gguf_zero_sized_tensor",
          "bin_member_inflates", "null_is_dev_zero", "hidden_size_zero", "vocab_size_disagrees", "head_dim_disagrees",
-         "k_proj_is_1d"]
+         "k_proj_is_1d", "model_type_with_terminal_escapes"]
 
 
 def _belongs(p: Path, r: dict) -> bool:
@@ -410,6 +413,7 @@ def test_bad_input_gives_one_clear_line(results, case):
     assert "Traceback" not in r["stderr"] and "Traceback" not in r["stdout"]
     lines = r["stderr"].splitlines()
     assert len(lines) == 1, r["stderr"]
+    assert all(c.isprintable() for c in lines[0]), "control characters from a file reached the terminal"
     line = lines[0]
     assert line.startswith("readable-fp: error: ") and len(line) > len("readable-fp: error: ") + 10, line
     assert "run with --debug" not in line, f"an unforeseen exception, not a FingerprintError: {line}"
