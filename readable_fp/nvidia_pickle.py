@@ -144,6 +144,12 @@ def _load_storage_from_bytes(b: Any):
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
     if not isinstance(storage, torch.TypedStorage):
         raise FingerprintError("malformed tensor in the pickle (its storage is not a typed storage)")
+    size, stride, offset = tuple(int(s) for s in size), tuple(int(s) for s in stride), int(storage_offset)
+    # A view reaching past its storage would make torch read (and later copy) memory it does not own.
+    if len(size) != len(stride) or min(size + stride + (offset,), default=0) < 0 or \
+            (all(size) and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= storage.size()):
+        raise FingerprintError(f"malformed tensor in the pickle: a {size} view reaches past its "
+                               f"{storage.size()}-element storage")
     try:
         return torch._utils._rebuild_tensor_v2(storage, int(storage_offset), tuple(int(s) for s in size),
                                                tuple(int(s) for s in stride), False, collections.OrderedDict())
@@ -232,6 +238,9 @@ def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {s}" if s else type(e).__name__
 
 
+MAX_PICKLE_BYTES = 4 << 30
+
+
 def read_pickle(path: str | os.PathLike) -> Any:
     """The pickle's top-level object, with NVIDIA's networks as `PersistentObject` trees."""
     path = os.fspath(path)
@@ -242,6 +251,9 @@ def read_pickle(path: str | os.PathLike) -> Any:
     except OSError as e:
         raise FingerprintError(f"{path}: cannot open: {e.strerror or _short(e)}") from None
     with f:
+        if not os.path.isfile(path) or os.fstat(f.fileno()).st_size > MAX_PICKLE_BYTES:
+            raise FingerprintError(f"{path}: not a regular file of at most {MAX_PICKLE_BYTES >> 30} GB "
+                                   "(NVIDIA's largest StyleGAN2-ADA pickles are ~0.4 GB)")
         head = f.read(2)
         f.seek(0)
         if head[:1] != b"\x80":
@@ -259,10 +271,14 @@ def read_pickle(path: str | os.PathLike) -> Any:
 def network_state(obj: PersistentObject, prefix: str = "") -> dict[str, torch.Tensor]:
     """Flatten a persistent module tree to ``{dotted name: tensor}`` like ``Module.state_dict()``."""
     out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
 
     def walk(o: Any, pre: str, depth: int) -> None:
         if depth > 64:
             raise FingerprintError("network tree in the pickle is nested too deeply")
+        if id(o) in seen:  # a network is a tree; shared records would make this walk exponential
+            raise FingerprintError(f"module {pre.rstrip('.') or '(root)'} appears twice in the pickle's network tree")
+        seen.add(id(o))
         if isinstance(o, PersistentObject):
             st = o.state
         else:

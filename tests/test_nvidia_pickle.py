@@ -356,3 +356,29 @@ def test_cli_import_stylegan2(nv_pkl, src_G, tmp_path, capsys):
     with pytest.raises(SystemExit):  # -o is required
         main(["import-stylegan2", str(pkl)])
     assert "required" in capsys.readouterr().err
+
+
+def test_shared_submodules_do_not_make_the_walk_exponential(tmp_path):
+    """48 levels, each holding the next twice: 11 KB of pickle, 2^48 visits without a visited set."""
+    from readable_fp.nvidia_pickle import network_state
+
+    with fake_nvidia_modules() as (reconstruct, _):
+        node = Persistent(reconstruct, {"class_name": "leaf", "state": {"_parameters": {}, "_modules": {}}})
+        for level in range(48):
+            node = Persistent(reconstruct, {"class_name": f"l{level}", "state": {"_modules": {"a": node, "b": node}}})
+        (tmp_path / "shared.pkl").write_bytes(pickle.dumps({"G_ema": node}, protocol=4))
+    tree = read_pickle(tmp_path / "shared.pkl")["G_ema"]
+    with pytest.raises(FingerprintError, match="appears twice"):
+        network_state(tree)
+
+
+def test_a_view_past_its_storage_is_refused(tmp_path):
+    """A float16 tensor claiming 2^31 elements over a 16-element storage: torch would build the view."""
+    class HugeView:
+        def __reduce__(self):
+            storage = torch.zeros(16, dtype=torch.float16).storage()
+            return torch._utils._rebuild_tensor_v2, (storage, 0, (2**31,), (1,), False, collections.OrderedDict())
+
+    (tmp_path / "view.pkl").write_bytes(pickle.dumps(HugeView(), protocol=4))
+    with pytest.raises(FingerprintError, match="reaches past its 16-element storage"):
+        read_pickle(tmp_path / "view.pkl")
