@@ -1,7 +1,13 @@
-"""Hugging Face Spaces entry point: the readable-fp web UI (readable_fp/app.py)."""
-from readable_fp.app import build
+"""Hugging Face Spaces entry point: the readable-fp web UI (readable_fp/app.py).
 
-demo = build()
+Settings come from the environment: $READABLE_FP_MAX_UPLOAD (bytes), $READABLE_FP_ALLOW_HUB=1,
+$READABLE_FP_ALLOW_LOCAL_PATHS (folders); Spaces set the host and port.
+"""
+import sys
+
+from readable_fp.app import build, launch
+
+demo = build()  # for `gradio app.py` and anything that imports the Blocks
 
 if __name__ == "__main__":
-    demo.launch()
+    sys.exit(launch())

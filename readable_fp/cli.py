@@ -102,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reading_options(cd, layers=False)
 
     ap_ = sub.add_parser("app", help="start the web UI (Gradio) on this machine")
-    ap_.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    ap_.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ap_.add_argument("--host", default=None, help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
+    ap_.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
+    ap_.add_argument("--allow-local-paths", action="append", default=[], metavar="DIR",
+                     help="let users type paths of models inside DIR (repeatable); off by default: users upload")
+    ap_.add_argument("--allow-hub", action="store_true", help="let users type Hugging Face Hub ids (off by default)")
     ap_.add_argument("--max-upload", type=float, default=None, metavar="GB",
                      help="largest upload of one model, in GB (default: $READABLE_FP_MAX_UPLOAD bytes, or 2)")
 
@@ -293,7 +296,10 @@ def _run(args) -> int:
         from .app import launch
         if args.max_upload is not None and args.max_upload <= 0:
             raise FingerprintError("--max-upload must be a positive number of GB")
-        return launch(args.host, args.port, None if args.max_upload is None else int(args.max_upload * 1e9))
+        from .app import Policy
+        env = Policy.from_env()
+        policy = Policy(tuple(args.allow_local_paths) or env.local_dirs, args.allow_hub or env.hub)
+        return launch(args.host, args.port, None if args.max_upload is None else int(args.max_upload * 1e9), policy)
     progress = not args.no_progress
     if args.command == "demo":
         return _demo(args, progress)

@@ -27,8 +27,11 @@ SLOW = 120_000  # ms: a fingerprint of a real model on a busy two-core machine
 
 
 class Server(str):
-    """The app's URL, and `tmp`: the app's own temporary folder ($TMPDIR)."""
+    """The app's URL; `tmp`: the app's own temporary folder ($TMPDIR); `gradio`: Gradio's upload
+    cache; `pid`: the server process."""
     tmp: Path
+    gradio: Path
+    pid: int
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +46,13 @@ def server(tmp_path_factory):
     env = dict(os.environ, READABLE_FP_HOME=str(tmp / "home"), GRADIO_TEMP_DIR=str(tmp / "gradio"), TMPDIR=str(tmp / "tmp"),
                PYTHONUNBUFFERED="1")
     log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "readable_fp.cli", "app", "--port", str(port)],
+    # typed paths may name the bundled models only (users of a shared server upload instead)
+    allowed = [str(bundled.path("minilm").parent), str(bundled.model("minilm-int8").parent)]
+    proc = subprocess.Popen([sys.executable, "-m", "readable_fp.cli", "app", "--port", str(port),
+                             *[a for d in allowed for a in ("--allow-local-paths", d)]],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = Server(f"http://127.0.0.1:{port}/")
-    url.tmp = tmp / "tmp"
+    url.tmp, url.gradio, url.pid = tmp / "tmp", tmp / "gradio", proc.pid
     try:
         deadline = time.monotonic() + 90
         while True:
