@@ -113,6 +113,7 @@ def _quant_axis(w, axis, signed):
     lo, hi = np.minimum(w.min(axis=red), 0), np.maximum(w.max(axis=red), 0)
     qmin, qmax = (-128, 127) if signed else (0, 255)
     scale = ((hi - lo) / (qmax - qmin)).astype(np.float32)
+    scale[scale == 0] = 1.0  # an all-zero row (a padding token's embedding) quantises to its zero point
     zp = np.clip(np.round(qmin - lo / scale), qmin, qmax).astype(np.int8 if signed else np.uint8)
     shape = [1] * w.ndim
     shape[axis] = -1
@@ -209,7 +210,7 @@ def _write_layout_zoo(ref: dict, path):
         h = f"x{i + 1}"
     graph = helper.make_graph(nodes, "minilm_layouts",
                               [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["n"])],
-                              [helper.make_tensor_value_info(h, TensorProto.FLOAT, ["n", 384])], inits)
+                              [helper.make_tensor_value_info(h, TensorProto.FLOAT, ["n", E.shape[1]])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))

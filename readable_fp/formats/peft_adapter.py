@@ -33,6 +33,9 @@ class LoraCheckpoint(Checkpoint):
             raise FingerprintError(f"{d}: PEFT type {acfg.get('peft_type')} is not supported (LoRA only)")
         r = acfg.get("r", 8)
         alpha = acfg.get("lora_alpha", r)
+        if type(r) is not int or r < 1 or type(alpha) not in (int, float) or not math.isfinite(alpha):
+            raise FingerprintError(f"{d}/adapter_config.json: r must be a positive whole number and lora_alpha a "
+                                   f"number (r is {str(r)[:20]!r}, lora_alpha {str(alpha)[:20]!r})")
         self.scale = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
         self.fan_in_fan_out = bool(acfg.get("fan_in_fan_out"))
         if (st := model_file(d, "adapter_model.safetensors")) is not None:

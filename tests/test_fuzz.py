@@ -1,0 +1,44 @@
+"""The mutation fuzzer (tests/fuzzing.py) for a fixed budget, and a regression test per finding.
+
+CI reads 150 mutated inputs per reader (safetensors, GGUF, ONNX, PEFT, NVIDIA pickle), the same
+ones on every run: none may end in an internal error, a hang, a signal or a peak above 1 GB.
+Longer runs: `python -m tests.fuzzing --inputs 5000 --seed N`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import fuzzing
+
+INPUTS_PER_READER = 150
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    return fuzzing.build_seeds(tmp_path_factory.mktemp("seeds"))
+
+
+def test_seeds_are_read(seeds):
+    for reader, path in seeds.items():
+        assert fuzzing.run_one(reader, path).kind == "ok", reader
+
+
+def test_fuzz_budget(seeds, tmp_path):
+    rep = fuzzing.campaign(seeds, INPUTS_PER_READER, seed=2026, findings=tmp_path / "findings")
+    for reader, counts in rep.counts.items():
+        print(f"[fuzz] {reader}: {sum(counts.values())} inputs, " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    assert not rep.findings, [(n, o.kind, o.detail.strip().splitlines()[-1:]) for _, n, o in rep.findings]
+
+
+# Findings of earlier campaigns, kept as they were found.
+@pytest.mark.parametrize("change", [{"r": 0}, {"r": []}, {"lora_alpha": {}}, {"lora_alpha": None, "r": 2.0}],
+                         ids=["r 0 (ZeroDivisionError)", "r a list", "lora_alpha an object", "r a float"])
+def test_adapter_config_numbers(seeds, tmp_path, change):
+    d = shutil.copytree(seeds["peft"], tmp_path / "lora")
+    cfg = json.loads((d / "adapter_config.json").read_text())
+    (d / "adapter_config.json").write_text(json.dumps({**cfg, **change}))
+    o = fuzzing.run_one("peft", d)
+    assert o.kind == "refused" and "r must be a positive whole number" in o.detail, o
