@@ -42,3 +42,13 @@ def test_adapter_config_numbers(seeds, tmp_path, change):
     (d / "adapter_config.json").write_text(json.dumps({**cfg, **change}))
     o = fuzzing.run_one("peft", d)
     assert o.kind == "refused" and "r must be a positive whole number" in o.detail, o
+
+
+def test_onnx_names_that_are_not_utf8(seeds, tmp_path):
+    """protobuf hands out such names as bytes, which the graph walk then tripped over (seed 7, input 412)."""
+    d = shutil.copytree(seeds["onnx"], tmp_path / "onnx")
+    data = (d / "model.onnx").read_bytes()
+    assert b"emb_w" in data
+    (d / "model.onnx").write_bytes(data.replace(b"emb_w", b"\xffmb_w"))  # same length: the protobuf stays valid
+    o = fuzzing.run_one("onnx", d)
+    assert o.kind == "refused" and "not UTF-8" in o.detail, o

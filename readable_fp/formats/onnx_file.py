@@ -114,6 +114,9 @@ class ONNXCheckpoint(Checkpoint):
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise FingerprintError(f"{path}: unreadable ONNX file ({msg})") from None
         g = model.graph
+        names = [t.name for t in g.initializer] + [n for node in g.node for n in (*node.input, *node.output, node.name)]
+        if not all(isinstance(n, str) for n in names):  # protobuf hands out bytes for names that are not UTF-8
+            raise FingerprintError(f"{path}: unreadable ONNX file (tensor or node names that are not UTF-8 text)")
         self._init = {t.name: t for t in g.initializer}
         self._producer: dict[str, object] = {}
         self._consumers: dict[str, list] = {}
