@@ -13,7 +13,9 @@ internal error), a hang, a signal, or a peak memory above the limit.
     (tests/test_fuzz.py runs a fixed short budget in CI)
 
 Every finding is written to --findings DIR (the mutated files and what happened) so that it can
-become a regression test.
+become a regression test. Inputs are read in children forked from this program's own process,
+never from a test runner's: a process that has already run torch's OpenMP thread pool can leave a
+forked child waiting forever on a lock its threads held, so this process runs torch on one thread.
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ def build_seeds(root: Path) -> dict[str, Path]:
               str(lora / "adapter_model.safetensors"))
     seeds["peft"] = lora
     seeds["pickle"] = _pickle_seed(root / "network.pkl")
+    (root / "seeds.json").write_text(json.dumps({k: str(v) for k, v in seeds.items()}))
     return seeds
 
 
@@ -223,6 +226,8 @@ class Report:
 def campaign(seeds: dict[str, Path], inputs_per_reader: int, seed: int, findings: Path | None,
              readers: list[str] | None = None) -> Report:
     rep = Report()
+    for reader in readers or list(seeds):  # each reader's imports happen here once, not in every child
+        target(reader, seeds[reader])
     for reader in readers or list(seeds):
         rng = random.Random(f"{seed}:{reader}")  # the same inputs on every run with the same seed
         rep.counts[reader] = {}
@@ -240,20 +245,50 @@ def campaign(seeds: dict[str, Path], inputs_per_reader: int, seed: int, findings
     return rep
 
 
+def isolated(*args: str, timeout: float = 3000) -> dict:
+    """Run this program in a fresh process (see the module's note on fork) and return its --json report."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.json"
+        r = subprocess.run([sys.executable, "-m", "tests.fuzzing", *args, "--json", str(out)], capture_output=True,
+                           text=True, timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+        if not out.exists():
+            raise RuntimeError(f"the fuzzer failed (exit {r.returncode}): {r.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.fuzzing", description=__doc__.split("\n\n")[0])
     ap.add_argument("--inputs", type=int, default=1000, help="mutated inputs per reader (default 1000)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--readers", default="", help="comma list (default: all)")
     ap.add_argument("--findings", default="fuzz-findings", help="folder for inputs that found something")
+    ap.add_argument("--seeds", default=None, metavar="DIR", help="seeds built earlier (build_seeds), instead of new ones")
+    ap.add_argument("--check", action="append", default=[], metavar="READER=PATH",
+                    help="read just these inputs (no campaign) and report each outcome")
+    ap.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON")
     a = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)  # see the module's note: children are forked from this process
+    if a.check:
+        found = [run_one(c.split("=", 1)[0], Path(c.split("=", 1)[1])).__dict__ for c in a.check]
+        if a.json:
+            Path(a.json).write_text(json.dumps(found))
+        print(json.dumps(found, indent=1))
+        return 0
     root = Path(tempfile.mkdtemp(prefix="readable-fp-fuzz-seeds-"))
     try:
-        seeds = build_seeds(root)
+        seeds = ({k: Path(v) for k, v in json.loads((Path(a.seeds) / "seeds.json").read_text()).items()}
+                 if a.seeds else build_seeds(root))
         t0 = time.perf_counter()
         rep = campaign(seeds, a.inputs, a.seed, Path(a.findings), [r for r in a.readers.split(",") if r] or None)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"counts": rep.counts, "findings": [
+            {"reader": r, "name": n, **o.__dict__} for r, n, o in rep.findings]}))
     for reader, c in rep.counts.items():
         print(f"{reader:12} {sum(c.values()):6d} inputs  " + "  ".join(f"{k} {v}" for k, v in sorted(c.items())))
     print(f"{len(rep.findings)} findings in {time.perf_counter() - t0:.0f} s" + (f" (kept in {a.findings}/)" if rep.findings else ""))
