@@ -154,7 +154,7 @@ class GGUFCheckpoint(Checkpoint):
 
     def dtype_summary(self):
         mats = [self.dtype_name(n) for n, t in self._tensors.items() if len(t[0]) == 2]
-        return max(set(mats), key=mats.count) if mats else "?"
+        return max(sorted(set(mats)), key=mats.count) if mats else "?"
 
     def _read(self, name, rows):
         from gguf import quants

@@ -490,7 +490,7 @@ class ONNXCheckpoint(Checkpoint):
 
     def dtype_summary(self) -> str:
         mats = [self.dtype_name(n) for n in self._map if len(self.shape(n)) == 2]
-        return max(set(mats), key=mats.count) if mats else "?"
+        return max(sorted(set(mats)), key=mats.count) if mats else "?"
 
     def _read(self, name, rows):
         src = self._map[name]

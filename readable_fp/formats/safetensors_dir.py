@@ -158,7 +158,7 @@ class HFDirCheckpoint(Checkpoint):
 
     def dtype_summary(self) -> str:
         seen = [self.dtype_name(k.split("[")[0]) for k in self.stats.tensors]
-        return max(set(seen), key=seen.count) if seen else "?"
+        return max(sorted(set(seen)), key=seen.count) if seen else "?"
 
     def _read(self, name, rows):
         if name in self._stored:
