@@ -16,7 +16,6 @@ quantisation: codes are never read as if they were weights.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -116,17 +115,6 @@ def packed_modules(names: Sequence[str], source: str):
 
 def select(t: torch.Tensor, rows: Rows) -> torch.Tensor:
     return t if rows is None else t[torch.as_tensor(list(rows), dtype=torch.long)]
-
-
-def matches(module: str, patterns) -> bool:
-    """Module-name patterns as quantisation configs write them: 're:REGEX' or a name / name suffix."""
-    for p in patterns or ():
-        if p.startswith("re:"):
-            if re.match(p[3:], module):
-                return True
-        elif module == p or module.endswith("." + p):
-            return True
-    return False
 
 
 def check(cond: bool, source: str, what: str) -> None:
