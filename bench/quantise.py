@@ -62,9 +62,7 @@ def _write(dst: Path, src: Path, tensors: dict[str, torch.Tensor], quantization_
     """A model directory: src's non-weight files, `tensors`, config.json (+ the quantisation)."""
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
-    for f in Path(src).iterdir():
-        if f.is_file() and f.name not in _WEIGHT_FILES and f.name != "config.json":
-            shutil.copy(f, dst / f.name)
+    _copy_side_files(src, dst, skip=("config.json",))
     cfg = _config(src)
     cfg.pop("quantization_config", None)
     if quantization_config is not None:
@@ -72,6 +70,13 @@ def _write(dst: Path, src: Path, tensors: dict[str, torch.Tensor], quantization_
     (dst / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(dst / "model.safetensors"), metadata={"format": "pt"})
     return dst
+
+
+def _copy_side_files(src: Path, dst: Path, skip=()) -> None:
+    """src's tokenizer and other non-weight files, where dst has none of that name yet."""
+    for f in Path(src).iterdir():
+        if f.is_file() and f.name not in _WEIGHT_FILES and f.name not in skip and not (Path(dst) / f.name).exists():
+            shutil.copy(f, Path(dst) / f.name)
 
 
 def _reference(ref: Path, src: Path, dequantised: dict[str, torch.Tensor]) -> Path:
@@ -107,9 +112,7 @@ def bitsandbytes(src: Path, dst: Path, ref: Path, kind: str = "nf4") -> tuple[Pa
         load_in_4bit=True, bnb_4bit_quant_type=kind.split("-")[0], bnb_4bit_use_double_quant=kind.endswith("double"))
     model = _model_class(src).from_pretrained(str(src), quantization_config=q, device_map="cpu", dtype=torch.float32)
     model.save_pretrained(str(dst))
-    for f in Path(src).iterdir():
-        if f.is_file() and f.name not in _WEIGHT_FILES and not (Path(dst) / f.name).exists():
-            shutil.copy(f, Path(dst) / f.name)
+    _copy_side_files(src, dst)
     return Path(dst), _reference(ref, src, _bnb_dequantised(Path(dst)))
 
 
@@ -153,9 +156,7 @@ def compressed(src: Path, dst: Path, ref: Path, preset: str = "W4A16", group_siz
     compressor.compress_model(model)
     model.save_pretrained(str(dst))
     compressor.update_config(str(dst))
-    for f in Path(src).iterdir():
-        if f.is_file() and f.name not in _WEIGHT_FILES and not (Path(dst) / f.name).exists():
-            shutil.copy(f, Path(dst) / f.name)
+    _copy_side_files(src, dst)
     return Path(dst), _reference(ref, src, dequantised)
 
 
