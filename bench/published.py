@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from readable_fp import adapters, api
-from readable_fp.adapters import suffix_getter
-from readable_fp.model_terms import ID_PREFIX, embedding_name, probe_ids, resolve_layers
+from readable_fp import api
+from readable_fp.model_terms import ID_PREFIX, language_model, probe_ids, resolve_layers
 from readable_fp.terms import TERMS, _per_head, bilinear
 from readable_fp.vocab import choose_probes
 
@@ -23,17 +22,14 @@ _GATE = ("layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight")
 
 
 def terms(ckpt, probes: list[str], layers=None) -> dict[str, torch.Tensor]:
-    cfg = ckpt.config
-    adapter = adapters.for_config(cfg, ckpt.source)
-    get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
+    lm = language_model(ckpt)
+    get = lm.get
     table = probe_ids(ckpt, by_id=probes[0].startswith(ID_PREFIX))
-    X = ckpt.get(embedding_name(ckpt), rows=[table[s] for s in probes])
-    if hasattr(adapter, "embed_post"):
-        X = adapter.embed_post(cfg, get, X)
+    X = lm.embed_post(ckpt.get(lm.embedding, rows=[table[s] for s in probes]))
     out = {}
     with torch.no_grad():
-        for n, i in enumerate(resolve_layers(layers, adapters.n_layers(adapter, cfg))):
-            L = adapter.layer(cfg, i, get)
+        for n, i in enumerate(resolve_layers(layers, lm.n_layers, lm.attention_layers)):
+            L = lm.layer(i)
             rep = L.n_heads // L.n_kv
             q, k = _per_head(L.q, L.n_heads, None, 1), _per_head(L.k, L.n_kv, None, rep)
             v = _per_head(L.v, L.n_kv, None, rep)

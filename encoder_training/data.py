@@ -23,9 +23,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from readable_fp import adapters
-from readable_fp.adapters import Layer, suffix_getter
-from readable_fp.model_terms import Invariants, embedding_name, probe_ids
+from readable_fp.adapters import Layer
+from readable_fp.model_terms import Invariants, language_model, probe_ids
 from readable_fp.sketch import sketch
 from readable_fp.terms import TERMS, bilinear, layer_terms
 
@@ -103,21 +102,18 @@ class RealModel:
 
     def __init__(self, ckpt):
         self.ckpt = ckpt
-        self.adapter = adapters.for_config(ckpt.config, ckpt.source)
-        self.get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
+        self.lm = language_model(ckpt)
         self.table = probe_ids(ckpt)
-        self.n_layers = adapters.n_layers(self.adapter, ckpt.config)
+        self.n_layers = self.lm.n_layers
         self._layers: dict[int, Layer] = {}
 
     def layer(self, i: int) -> Layer:
         if i not in self._layers:
-            self._layers[i] = self.adapter.layer(self.ckpt.config, i, self.get)
+            self._layers[i] = self.lm.layer(i)
         return self._layers[i]
 
     def base(self, layers: tuple[int, int], probes: list[str]) -> RealBase:
-        X = self.ckpt.get(embedding_name(self.ckpt), rows=[self.table[s] for s in probes])
-        if hasattr(self.adapter, "embed_post"):
-            X = self.adapter.embed_post(self.ckpt.config, self.get, X)
+        X = self.lm.embed_post(self.ckpt.get(self.lm.embedding, rows=[self.table[s] for s in probes]))
         return RealBase(list(probes), X, [self.layer(i) for i in layers])
 
     def training_layer_pairs(self) -> list[tuple[int, int]]:

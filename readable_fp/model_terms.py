@@ -19,8 +19,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from tqdm.auto import tqdm
 
-from . import __version__, adapters
-from .adapters import suffix_getter
+from . import __version__
+from .adapters import LanguageModel
 from .atomic import replacing
 from .checkpoint import Checkpoint
 from .errors import FingerprintError
@@ -118,23 +118,33 @@ def write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: di
             f.write(data)
 
 
-def resolve_layers(spec, n_layers: int) -> list[int]:
-    """'-2,-1' / [ -2, -1 ] / 'all' -> sorted absolute indices within the model."""
+def resolve_layers(spec, n_layers: int, eligible: list[int] | None = None) -> list[int]:
+    """'-2,-1' / [ -2, -1 ] / 'all' -> sorted absolute indices within the model.
+
+    `eligible` are the layers that have attention (all by default; a hybrid's attention layers
+    only): negative indices count from the end of them, 'all' means all of them."""
+    eligible = list(range(n_layers)) if eligible is None else eligible
     if spec is None:
         spec = DEFAULT_LAYERS
     if isinstance(spec, str):
         if spec.strip() == "all":
-            return list(range(n_layers))
+            return list(eligible)
         try:
             spec = [int(s) for s in spec.split(",") if s.strip()]
         except ValueError:
             raise FingerprintError(f"bad layer list '{spec}': use comma-separated integers (negative counts from the end) or 'all'") from None
     out = []
     for i in spec:
-        j = i + n_layers if i < 0 else i
-        if not 0 <= j < n_layers:
-            raise FingerprintError(f"layer {i} does not exist in a model with {n_layers} layers")
-        out.append(j)
+        if i < 0 and -i <= len(eligible):
+            out.append(eligible[i])
+        elif 0 <= i < n_layers and i in eligible:
+            out.append(i)
+        elif 0 <= i < n_layers:
+            raise FingerprintError(f"layer {i} has no attention (this model's attention layers: "
+                                   f"{', '.join(map(str, eligible[:12]))}{', ...' if len(eligible) > 12 else ''})")
+        else:
+            which = f"{len(eligible)} attention layers" if len(eligible) < n_layers else f"{n_layers} layers"
+            raise FingerprintError(f"layer {i} does not exist in a model with {which}")
     return sorted(set(out))
 
 
@@ -174,22 +184,22 @@ def probe_ids(ckpt: Checkpoint, by_id: bool = False) -> dict[str, int]:
     return ckpt._probe_table
 
 
+def language_model(ckpt: Checkpoint) -> LanguageModel:
+    """The checkpoint's language model as its adapter reads it (made once per checkpoint)."""
+    if getattr(ckpt, "_language_model", None) is None:
+        ckpt._language_model = LanguageModel(ckpt)
+    return ckpt._language_model
+
+
 def embedding_name(ckpt: Checkpoint) -> str:
-    adapter = adapters.for_config(ckpt.config, ckpt.source)
-    get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
-    name = get.find(adapter.EMBEDDING)
-    if name is None:
-        raise FingerprintError(f"{ckpt.source}: no token embedding tensor found")
-    return name
+    return language_model(ckpt).embedding
 
 
 def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = DEFAULT_TOKENS,
             layers=None, progress: bool = True) -> Invariants:
     """The invariant terms of `ckpt` on `probes` (strings; by default its own lowest-ranked n_tokens)."""
     t0 = time.perf_counter()
-    cfg = ckpt.config
-    adapter = adapters.for_config(cfg, ckpt.source)
-    get = suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
+    lm = language_model(ckpt)
     table = probe_ids(ckpt, by_id=bool(probes) and probes[0].startswith(ID_PREFIX))
     if probes is None:
         probes = choose_probes([table], n_tokens)
@@ -199,44 +209,55 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
         probes = [s for s in probes if s in table]
     if len(probes) < 2:
         raise FingerprintError(f"{ckpt.source}: fewer than 2 usable probe tokens")
-    n = adapters.n_layers(adapter, cfg)
-    chosen = resolve_layers(layers, n)
+    chosen = resolve_layers(layers, lm.n_layers, lm.attention_layers)
     check_memory(len(probes), len(chosen), ckpt.source)
-    emb = embedding_name(ckpt)
-    vocab_rows = ckpt.shape(emb)[0]
-    ids = [table[s] for s in probes]
-    if max(ids) >= vocab_rows:
-        raise FingerprintError(f"{ckpt.source}: tokenizer has ids up to {max(ids)} but the embedding has {vocab_rows} rows")
-    X = ckpt.get(emb, rows=ids)
-    if X.dim() != 2:
-        raise FingerprintError(f"{ckpt.source}: the token embedding '{emb}' has {X.dim()} dimensions, not 2")
-    with _layout_errors(ckpt.source, "the embedding"):
-        if hasattr(adapter, "embed_post"):
-            X = adapter.embed_post(cfg, get, X)
-    _config_fits(adapters.text_config(cfg), vocab_rows, X.shape[1], ckpt.source)
+    X = _embeddings(ckpt, lm, [table[s] for s in probes])
     terms: dict[str, torch.Tensor] = {}
+    experts = 0
     bar = tqdm(chosen, desc=f"terms {Path(str(ckpt.source)).name}", unit="layer", disable=not progress,
                file=sys.stderr, leave=False)
     with torch.no_grad():
         for i in bar:
+            where = f"{ckpt.source} layer {i}"
             with _layout_errors(ckpt.source, f"layer {i}"):
-                L = adapter.layer(cfg, i, get)
-            if L.q.dim() != 2 or L.q.shape[1] != X.shape[1]:  # before L.check, which takes q's width as given
-                raise FingerprintError(f"{ckpt.source}: layer {i}: q has shape {tuple(L.q.shape)}, "
-                                       f"but the embeddings have width {X.shape[1]}")
-            L.check(f"{ckpt.source} layer {i}")
-            head_dim = adapters.text_config(cfg).get("head_dim")
-            if type(head_dim) is int and L.q.shape[0] != L.n_heads * head_dim:
-                raise FingerprintError(f"{ckpt.source}: layer {i}: config head_dim is {head_dim}, but q has "
-                                       f"{L.q.shape[0]} rows for {L.n_heads} heads")
-            for t, m in layer_terms(X, L).items():
-                terms[f"{t}@{i}"] = m
+                L = lm.layer(i)
+                _check_layer(L, X.shape[1], lm.cfg, where)
+                for t, m in layer_terms(X, L, where).items():
+                    terms[f"{t}@{i}"] = m
+            experts = max(experts, L.n_experts)
             del L  # a 7B layer is ~1 GB in float32: never hold two
-    info = {"source": str(ckpt.source), "format": ckpt.fmt, "architecture": cfg.get("model_type"),
+    info = {"source": str(ckpt.source), "format": ckpt.fmt, "architecture": lm.architecture,
             "dtype": ckpt.dtype_summary(), "bytes_read": ckpt.stats.bytes_read,
             "seconds": round(time.perf_counter() - t0 + getattr(ckpt, "open_seconds", 0.0), 3),
             "tensors": dict(ckpt.stats.tensors), "storage": dict(ckpt.stats.storage)}
-    return Invariants(probes, chosen, n, terms, info)
+    if experts:
+        info["experts"] = experts
+    if len(lm.attention_layers) < lm.n_layers:
+        info["attention_layers"] = len(lm.attention_layers)
+    return Invariants(probes, chosen, lm.n_layers, terms, info)
+
+
+def _embeddings(ckpt: Checkpoint, lm: LanguageModel, ids: list[int]) -> torch.Tensor:
+    vocab_rows = ckpt.shape(lm.embedding)[0]
+    if max(ids) >= vocab_rows:
+        raise FingerprintError(f"{ckpt.source}: tokenizer has ids up to {max(ids)} but the embedding has {vocab_rows} rows")
+    X = ckpt.get(lm.embedding, rows=ids)
+    if X.dim() != 2:
+        raise FingerprintError(f"{ckpt.source}: the token embedding '{lm.embedding}' has {X.dim()} dimensions, not 2")
+    with _layout_errors(ckpt.source, "the embedding"):
+        X = lm.embed_post(X)
+    _config_fits(lm.cfg, vocab_rows, X.shape[1], ckpt.source)
+    return X
+
+
+def _check_layer(L, width: int, cfg: dict, where: str) -> None:
+    if L.q.dim() != 2 or L.q.shape[1] != width:  # before L.check, which takes q's width as given
+        raise FingerprintError(f"{where}: q has shape {tuple(L.q.shape)}, but the embeddings have width {width}")
+    L.check(where)
+    head_dim = cfg.get("qk_head_dim", cfg.get("head_dim"))  # multi-head latent attention: nope + rope dims
+    if type(head_dim) is int and L.q.shape[0] != L.n_heads * head_dim:
+        raise FingerprintError(f"{where}: config head_dim is {head_dim}, but q has {L.q.shape[0]} rows "
+                               f"for {L.n_heads} heads")
 
 
 def _config_fits(cfg: dict, rows: int, width: int, source: str) -> None:

@@ -6,6 +6,16 @@ For probe-token embeddings X (T x d) and one canonical layer:
     feed-forward   M_f = X Wup^T Wdown^T X^T (up/down, not the published gate*up, which rotations break)
 Norm gains are folded into the weights that read the normalised stream before the products,
 which is what makes residual rotations and gain transfers leave the terms unchanged.
+
+A mixture of experts is read as one wide FFN whose neurons are all its experts' neurons
+(shared experts included): M_f = sum_e X Wup_e^T Wdown_e^T X^T. Permuting the experts together
+with the router's rows is then a permutation of the wide FFN's neurons, which the dense term
+already ignores; so are permuting or rescaling neurons inside an expert, and every residual
+attack, exactly as for a dense FFN (each expert reads and writes the stream like one). The
+router is left out: its weights decide which neurons fire for a token, as the activation
+function does in a dense FFN, which the dense term leaves out too. An MoE upcycled from a dense
+model (experts initialised as copies of its FFN, as Mixtral from Mistral) starts with a sum of
+E copies of the dense term, the same term up to scale, so it compares as the same base.
 """
 from __future__ import annotations
 
@@ -47,8 +57,8 @@ def _per_head(W: torch.Tensor, n: int, gain: torch.Tensor | None, rep: int) -> t
     return W.reshape(-1, W.shape[2])
 
 
-def layer_terms(X: torch.Tensor, L: Layer) -> dict[str, torch.Tensor]:
-    """The three T x T terms of one layer (float32)."""
+def layer_terms(X: torch.Tensor, L: Layer, where: str = "layer") -> dict[str, torch.Tensor]:
+    """The three T x T terms of one layer (float32); experts are read and summed one at a time."""
     rep = L.n_heads // L.n_kv
     Xa = _scale(X, L.attn_gain)
     q = _per_head(L.q, L.n_heads, L.q_gain, 1)
@@ -58,7 +68,11 @@ def layer_terms(X: torch.Tensor, L: Layer) -> dict[str, torch.Tensor]:
     v = _per_head(L.v, L.n_kv, None, rep)
     m_b = bilinear(Xa, v, L.o.T, _scale(X, L.o_gain))  # Wo (d x H*vd): head h's columns pair with v's head h
     del v
-    m_f = bilinear(_scale(X, L.ffn_gain), L.up, L.down.T, _scale(X, L.down_gain))
+    Xf, Xd = _scale(X, L.ffn_gain), _scale(X, L.down_gain)
+    m_f = None
+    for up, down in L.ffns(where):
+        m = bilinear(Xf, up, down.T, Xd)
+        m_f = m if m_f is None else m_f + m
     return {"attn": m_a, "ov": m_b, "ffn": m_f}
 
 

@@ -110,8 +110,10 @@ def _build_cases(root: Path) -> dict[str, dict]:
     shutil.copy(good / "config.json", d)
     shutil.copy(good / "tokenizer.json", d)
     inv_case("config_without_weights", d, "no weights")
+    d = _edit_config(_copy(good, root / "new_arch"), model_type="new_arch", architectures=["NewArchForCausalLM"])
+    inv_case("unsupported_architecture", d, "unsupported architecture 'new_arch'")
     d = _edit_config(_copy(good, root / "mamba"), model_type="mamba", architectures=["MambaForCausalLM"])
-    inv_case("unsupported_architecture", d, "unsupported architecture 'mamba'")
+    inv_case("state_space_model", d, "state-space model with no attention layers")
     d = _copy(good, root / "bad_json")
     (d / "config.json").write_text('{"model_type": "llama",')
     inv_case("invalid_json_config", d, "not valid JSON")
@@ -262,7 +264,7 @@ def _build_cases(root: Path) -> dict[str, dict]:
             dst.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
     (d / "plain.bin").unlink()
     inv_case("bin_member_inflates", d, "inflates from")
-    inv_case("hidden_size_zero", _edit_config(_copy(good, root / "hidden0"), hidden_size=0), "config hidden_size is 0")
+    inv_case("hidden_size_zero", _edit_config(_copy(good, root / "hidden0"), hidden_size=0), "hidden_size is '0', not a whole number")
     inv_case("vocab_size_disagrees", _edit_config(_copy(good, root / "vocab_off"), vocab_size=1000), "config vocab_size is 1000")
     inv_case("head_dim_disagrees", _edit_config(_copy(good, root / "head_dim_off"), head_dim=4), "config head_dim is 4")
     d = _copy(good, root / "k_1d")
@@ -378,7 +380,7 @@ def results(tmp_path_factory):
 
 CASES = ["missing_path", "missing_relative_path", "garbage_safetensors_file", "garbage_gguf",
          "garbage_model_safetensors", "truncated_safetensors", "truncated_gguf", "truncated_bin",
-         "config_without_weights", "unsupported_architecture", "invalid_json_config", "pickle_with_code",
+         "config_without_weights", "unsupported_architecture", "state_space_model", "invalid_json_config", "pickle_with_code",
          "legacy_pickle_with_code", "head_counts_do_not_fit", "q_proj_wrong_shape", "gguf_unknown_tensor_type",
          "output_directory_missing", "output_is_a_directory", "too_few_shared_probe_tokens",
          "truncated_invariants_file", "lora_base_missing", "output_is_the_input", "output_over_config_json",

@@ -21,9 +21,9 @@ import torch
 from safetensors.torch import load_file
 
 import readable_fp
-from readable_fp import adapters
+
 from readable_fp.cli import main as cli_main
-from readable_fp.model_terms import Invariants
+from readable_fp.model_terms import Invariants, language_model
 
 from helpers import LLAMA_TINY, save_tiny, write_tokenizer
 
@@ -175,9 +175,8 @@ def test_gguf_q_k_come_back_in_hugging_face_order(tiny):
     so equal terms alone do not prove the un-permutation: compare the tensors themselves."""
     ckpt = readable_fp.load(tiny["gguf"])
     sd = load_file(str(tiny["single"] / "model.safetensors"))
-    get = adapters.suffix_getter(ckpt.names(), ckpt.get, ckpt.source)
     for i in range(LLAMA_TINY["num_hidden_layers"]):
-        L = adapters.for_config(ckpt.config, ckpt.source).layer(ckpt.config, i, get)
+        L = language_model(ckpt).layer(i)
         for name, got in (("q_proj", L.q), ("k_proj", L.k), ("v_proj", L.v), ("o_proj", L.o)):
             want = sd[f"model.layers.{i}.self_attn.{name}.weight"]
             assert torch.equal(got, want), (i, name)

@@ -21,8 +21,8 @@ import time
 import pytest
 import torch
 
-from readable_fp import adapters, api
-from readable_fp.adapters import suffix_getter
+from readable_fp import api
+from readable_fp.model_terms import language_model
 from readable_fp.formats.gguf_file import GGUFCheckpoint
 from readable_fp.formats.safetensors_dir import HFDirCheckpoint
 
@@ -137,11 +137,8 @@ def test_unrelated_real_models_score_low(unrelated, requant_ics):
 def test_gguf_reader_matches_transformers_dequantisation(smollm2, smollm2_hf):
     """Our GGUF reader (q/k un-permuted per head) equals transformers' own GGUF conversion."""
     hf = HFDirCheckpoint(smollm2_hf["dir"])
-    get_a = suffix_getter(smollm2.names(), smollm2.get, smollm2.source)
-    get_b = suffix_getter(hf.names(), hf.get, hf.source)
     for i in (0, 29):  # the same canonical tensors, norm gains included
-        a = adapters.for_config(smollm2.config, "gguf").layer(smollm2.config, i, get_a)
-        b = adapters.for_config(hf.config, "hf").layer(hf.config, i, get_b)
+        a, b = language_model(smollm2).layer(i), language_model(hf).layer(i)
         for name in ("q", "k", "v", "o", "up", "down", "attn_gain", "ffn_gain"):
             x, y = getattr(a, name), getattr(b, name)
             assert x.shape == y.shape, (i, name)

@@ -3,33 +3,41 @@
 The canonical layout of one transformer layer (`Layer`) is what the invariant terms need,
 in Hugging Face orientation (`W` is `out x in`, a layer computes `x W^T`), all float32:
 
-    q (H*hd, d)   k (KV*hd, d)   v (KV*hd, d)   o (d, H*hd)   up (F, d)   down (d, F)
+    q (H*hd, d)   k (KV*hd, d)   v (KV*vd, d)   o (d, H*vd)   up (F, d)   down (d, F)
 
 plus the norm gains that must be folded into them (None where the family has none):
 `attn_gain` / `ffn_gain` read the residual stream before attention / FFN; `q_gain` /
 `k_gain` are per-head q/k norms (head_dim); `o_gain` / `down_gain` are post-norms applied to
-the attention / FFN output (Gemma 2/3). Biases never enter the terms.
+the attention / FFN output (Gemma 2/3, OLMo 2). Biases never enter the terms. A mixture of
+experts gives `experts` instead of up/down: a function returning an iterator over each
+expert's (up, down), read one expert at a time (see `readable_fp.terms` for the term).
 
-An adapter module defines `FAMILIES` (config `model_type` values), `EMBEDDING` (the token
-embedding's name suffix), `LAYER_COUNT` (config keys for the layer count, first present wins)
-and `layer(cfg, i, get) -> Layer`; optionally
-`embed_post(cfg, get, X) -> X` when token embeddings pass through a projection before
-reaching the residual stream (OPT-350m). `get(suffix)` returns the one tensor whose name
-ends with `suffix`, so checkpoints saved with or without a `model.`/`transformer.` prefix
-read alike. The math (`terms.py`) never sees a family name.
+An adapter module defines `FAMILIES` (the language model's config `model_type` values),
+`EMBEDDING` (the token embedding's name), `LAYER` (a layer's name prefix, `"layers.{i}."`),
+`LAYER_COUNT` (config keys for the layer count, first present wins) and
+`layer(cfg, i, get) -> Layer`; optionally `embed_post(cfg, get, X) -> X` when token embeddings
+pass through a projection before reaching the residual stream (OPT-350m), and
+`attention_layers(cfg, n) -> [i, ...]` for hybrids whose other layers have no attention.
+Names are relative to the language model's root, which `language_model` finds: the one prefix
+under which both the embedding and the last layer exist (`model.`, `model.language_model.`,
+`bert.`, ...), so a vision or audio tower's tensors can never be taken for the language
+model's. `get(name)` reads the tensor at root + name; `get.has(name)` asks whether it exists.
+`cfg` is the language model's config with transformers' defaults (`readable_fp.model_config`).
+The math (`terms.py`) never sees a family name.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
 from ..errors import FingerprintError
 
-_MODULES = ["llama", "gpt2", "gpt_neox", "gptj", "opt", "falcon", "bloom", "bert", "phi3", "gguf"]
 
 
 @dataclass
@@ -38,8 +46,8 @@ class Layer:
     k: torch.Tensor
     v: torch.Tensor
     o: torch.Tensor
-    up: torch.Tensor
-    down: torch.Tensor
+    up: torch.Tensor | None
+    down: torch.Tensor | None
     n_heads: int
     n_kv: int
     attn_gain: torch.Tensor | None = None
@@ -48,6 +56,8 @@ class Layer:
     k_gain: torch.Tensor | None = None
     o_gain: torch.Tensor | None = None
     down_gain: torch.Tensor | None = None
+    experts: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    n_experts: int = 0  # routed + shared, for the record
 
     def check(self, where: str) -> None:
         """Shapes must agree with the head counts, or the terms would pair the wrong things."""
@@ -57,11 +67,23 @@ class Layer:
                                    f"q {tuple(self.q.shape)} and v {tuple(self.v.shape)}")
         hd, vd = self.q.shape[0] // self.n_heads, self.v.shape[0] // self.n_kv
         want = {"q": (self.n_heads * hd, d), "k": (self.n_kv * hd, d), "v": (self.n_kv * vd, d),
-                "o": (d, self.n_heads * vd), "up": (self.up.shape[0], d), "down": (d, self.up.shape[0])}
+                "o": (d, self.n_heads * vd)}
+        if self.experts is None:
+            want.update(up=(self.up.shape[0], d), down=(d, self.up.shape[0]))
         for name, shape in want.items():
             got = tuple(getattr(self, name).shape)
             if got != shape:
                 raise FingerprintError(f"{where}: {name} has shape {got}, expected {shape}")
+
+    def ffns(self, where: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(up, down) of the dense FFN, or of each expert in turn, each checked against the width."""
+        d = self.q.shape[1]
+        for e, (up, down) in enumerate([(self.up, self.down)] if self.experts is None else self.experts()):
+            if up.dim() != 2 or up.shape[1] != d or tuple(down.shape) != (d, up.shape[0]):
+                what = "the FFN" if self.experts is None else f"expert {e}"
+                raise FingerprintError(f"{where}: {what} has up {tuple(up.shape)} and down {tuple(down.shape)}, "
+                                       f"which do not fit width {d}")
+            yield up, down
 
 
 def split_per_head(qkv: torch.Tensor, n_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,40 +95,42 @@ def split_per_head(qkv: torch.Tensor, n_heads: int) -> tuple[torch.Tensor, torch
     return q.reshape(-1, d), k.reshape(-1, d), v.reshape(-1, d)
 
 
+@functools.cache
+def _modules() -> tuple[ModuleType, ...]:
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return tuple(importlib.import_module(f"{__name__}.{n}") for n in names)
+
+
 def supported() -> list[str]:
-    out: list[str] = []
-    for m in _MODULES:
-        out += [f for f in _load(m).FAMILIES if not f.startswith("gguf:")]
-    return sorted(out)
+    """Every language-model `model_type` an adapter reads (GGUF architectures apart)."""
+    return sorted(f for m in _modules() for f in m.FAMILIES if not f.startswith("gguf:"))
 
 
-def _load(name: str) -> ModuleType:
-    return importlib.import_module(f"{__name__}.{name}")
+def supported_table() -> list[tuple[str, str, str]]:
+    """(adapter module, model types, what it says of itself): the README's table and `readable-fp supported`."""
+    rows = []
+    for m in _modules():
+        doc = (m.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        rows.append((m.__name__.rsplit(".", 1)[1], ", ".join(m.FAMILIES), doc))
+    return rows
+
+
+# Pure state-space models: no layer has attention, so no term exists to compute.
+_NO_ATTENTION = {"mamba", "mamba2", "falcon_mamba", "rwkv", "xlstm"}
 
 
 def for_config(cfg: dict, source: str) -> ModuleType:
     mt = cfg.get("model_type")
-    for m in _MODULES:
-        mod = _load(m)
+    for mod in _modules():
         if mt in mod.FAMILIES:
             return mod
+    inside = f" (inside '{cfg['wrapper_type']}')" if cfg.get("wrapper_type") else ""
+    if mt in _NO_ATTENTION:
+        raise FingerprintError(f"{source}: '{mt}'{inside} is a state-space model with no attention layers; the "
+                               "fingerprint's terms are built from attention and FFN weights, so it has none")
     archs = cfg.get("architectures") or []
-    raise FingerprintError(
-        f"{source}: unsupported architecture '{mt or (archs[0] if archs else 'unknown')}'; supported: {', '.join(supported())}")
-
-
-def n_layers(adapter: ModuleType, cfg: dict) -> int:
-    return first(text_config(cfg), *adapter.LAYER_COUNT)
-
-
-def text_config(cfg: dict) -> dict:
-    """Multimodal configs (Gemma 3) nest the language model's settings under text_config."""
-    if isinstance(cfg.get("text_config"), dict):
-        merged = dict(cfg)
-        merged.update(cfg["text_config"])
-        merged["model_type"] = cfg["model_type"]
-        return merged
-    return cfg
+    name = mt or (archs[0] if archs else "unknown")
+    raise FingerprintError(f"{source}: unsupported architecture '{name}'{inside}; supported: {', '.join(supported())}")
 
 
 MAX_COUNT = 1 << 20  # heads, layers, widths: no real model comes near
@@ -125,22 +149,59 @@ def first(cfg: dict, *keys: str, default=None):
     raise FingerprintError(f"config has none of {', '.join(keys)}")
 
 
-def suffix_getter(names, read: Callable[[str], torch.Tensor], source: str):
-    """`get(suffix)` / `has(suffix)` over tensor names, ignoring whatever prefix they carry."""
-    names = list(names)
+class LanguageModel:
+    """The language model inside a checkpoint, as an adapter reads it: its config, its root prefix,
+    and its layers in the canonical layout."""
 
-    def find(suffix: str) -> str | None:
-        hits = [n for n in names if n == suffix or n.endswith("." + suffix)]
-        if len(hits) > 1:  # e.g. a vision tower beside the language model: prefer the shortest
-            hits.sort(key=len)
-        return hits[0] if hits else None
+    def __init__(self, ckpt) -> None:
+        from ..model_config import language_config
 
-    def get(suffix: str) -> torch.Tensor:
-        n = find(suffix)
-        if n is None:
-            raise FingerprintError(f"{source}: no tensor named '*{suffix}' in the checkpoint")
-        return read(n)
+        self.ckpt, self.source = ckpt, ckpt.source
+        self.cfg = language_config(ckpt.config, ckpt.source)
+        self.adapter = for_config(self.cfg, ckpt.source)
+        self.n_layers = first(self.cfg, *self.adapter.LAYER_COUNT)
+        self.root = _root(ckpt.names(), self.adapter, self.n_layers, ckpt.source)
+        self.embedding = self.root + self.adapter.EMBEDDING
+        self.get = _getter(ckpt, self.root)
+        pick = getattr(self.adapter, "attention_layers", None)
+        self.attention_layers = list(pick(self.cfg, self.n_layers)) if pick else list(range(self.n_layers))
+        if not self.attention_layers:
+            raise FingerprintError(f"{ckpt.source}: no layer of this '{self.cfg['model_type']}' model has attention")
 
-    get.has = lambda suffix: find(suffix) is not None  # type: ignore[attr-defined]
-    get.find = find  # type: ignore[attr-defined]
+    @property
+    def architecture(self) -> str:
+        w = self.cfg.get("wrapper_type")
+        return f"{w} ({self.cfg['model_type']})" if w else str(self.cfg["model_type"])
+
+    def embed_post(self, X: torch.Tensor) -> torch.Tensor:
+        post = getattr(self.adapter, "embed_post", None)
+        return post(self.cfg, self.get, X) if post else X
+
+    def layer(self, i: int) -> Layer:
+        return self.adapter.layer(self.cfg, i, self.get)
+
+
+def _root(names, adapter: ModuleType, n_layers: int, source: str) -> str:
+    """The prefix under which the adapter's embedding and its last layer both exist."""
+    emb, last = adapter.EMBEDDING, adapter.LAYER.format(i=n_layers - 1)
+    roots = {n[:-len(emb)] for n in names if n.endswith(emb) and (len(n) == len(emb) or n[-len(emb) - 1] == ".")}
+    roots = sorted(r for r in roots if any(n.startswith(r + last) for n in names))
+    if len(roots) == 1:
+        return roots[0]
+    if not roots:
+        raise FingerprintError(f"{source}: no language model tensors: expected '{emb}' and '{last}*' under one prefix "
+                               f"(a {n_layers}-layer model, as its config says)")
+    raise FingerprintError(f"{source}: more than one language model in the checkpoint "
+                           f"({', '.join(repr(r) for r in roots[:4])}); cannot tell which the config describes")
+
+
+def _getter(ckpt, root: str):
+    def get(name: str) -> torch.Tensor:
+        if not ckpt.has(root + name):
+            raise FingerprintError(f"{ckpt.source}: no tensor named '{root + name}' in the checkpoint")
+        return ckpt.get(root + name)
+
+    get.has = lambda name: ckpt.has(root + name)  # type: ignore[attr-defined]
+    get.rows = lambda name, rows: ckpt.get(root + name, rows=rows)  # type: ignore[attr-defined]
+    get.shape = lambda name: ckpt.shape(root + name)  # type: ignore[attr-defined]
     return get

@@ -9,11 +9,12 @@ from . import Layer, first
 
 FAMILIES = ("bert",)
 EMBEDDING = "embeddings.word_embeddings.weight"
+LAYER = "encoder.layer.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    p = f"encoder.layer.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "num_attention_heads")
     return Layer(q=get(p + "attention.self.query.weight"), k=get(p + "attention.self.key.weight"),
                  v=get(p + "attention.self.value.weight"), o=get(p + "attention.output.dense.weight"),

@@ -19,6 +19,7 @@ from . import Layer, first, split_per_head
 
 FAMILIES = ("bloom",)
 EMBEDDING = "word_embeddings.weight"
+LAYER = "h.{i}."
 LAYER_COUNT = ("n_layer", "num_hidden_layers")  # config keys, first present wins
 
 
@@ -30,7 +31,7 @@ def embed_post(cfg, get, X):
 
 
 def layer(cfg, i, get):
-    p = f"h.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "n_head", "num_attention_heads")
     q, k, v = split_per_head(get(p + "self_attention.query_key_value.weight"), h)
     return Layer(q=q, k=k, v=v,

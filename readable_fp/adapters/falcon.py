@@ -20,11 +20,12 @@ from ..errors import FingerprintError
 
 FAMILIES = ("falcon", "RefinedWeb", "RefinedWebModel")
 EMBEDDING = "word_embeddings.weight"
+LAYER = "h.{i}."
 LAYER_COUNT = ("num_hidden_layers", "n_layer")  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    p = f"h.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "num_attention_heads", "n_head")
     qkv = get(p + "self_attention.query_key_value.weight")
     d = qkv.shape[1]

@@ -15,6 +15,7 @@ from . import Layer, first
 FAMILIES = ("gguf:llama", "gguf:mistral", "gguf:qwen2", "gguf:qwen3", "gguf:gemma", "gguf:gemma2",
             "gguf:gemma3", "gguf:phi3")
 EMBEDDING = "token_embd.weight"
+LAYER = "blk.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
@@ -24,7 +25,7 @@ def _unpermute(w, n_head):
 
 
 def layer(cfg, i, get):
-    p = f"blk.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "num_attention_heads")
     kv = first(cfg, "num_key_value_heads", "num_attention_heads")
     d = first(cfg, "hidden_size")

@@ -7,11 +7,12 @@ from . import Layer, first
 
 FAMILIES = ("gpt2",)
 EMBEDDING = "wte.weight"
+LAYER = "h.{i}."
 LAYER_COUNT = ("n_layer", "num_hidden_layers")  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    p = f"h.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "n_head", "num_attention_heads")
     q, k, v = get(p + "attn.c_attn.weight").T.chunk(3, dim=0)
     return Layer(q=q, k=k, v=v, o=get(p + "attn.c_proj.weight").T,

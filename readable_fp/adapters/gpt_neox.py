@@ -12,11 +12,12 @@ from . import Layer, first, split_per_head
 
 FAMILIES = ("gpt_neox",)
 EMBEDDING = "embed_in.weight"
+LAYER = "layers.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    p = f"layers.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "num_attention_heads")
     q, k, v = split_per_head(get(p + "attention.query_key_value.weight"), h)
     return Layer(q=q, k=k, v=v,

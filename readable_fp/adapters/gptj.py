@@ -11,11 +11,12 @@ from . import Layer, first
 
 FAMILIES = ("gptj",)
 EMBEDDING = "wte.weight"
+LAYER = "h.{i}."
 LAYER_COUNT = ("n_layer", "num_hidden_layers")  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    p = f"h.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "n_head", "num_attention_heads")
     ln = get(p + "ln_1.weight")
     return Layer(q=get(p + "attn.q_proj.weight"), k=get(p + "attn.k_proj.weight"),

@@ -7,24 +7,25 @@ Quirks:
 - Gemma 2/3 add post-norms on the attention and FFN outputs; there `post_attention_layernorm`
   is the attention *output* norm and `pre_feedforward_layernorm` reads the stream for the FFN.
 - Qwen3 and Gemma 3 normalise q and k per head (`q_norm`, `k_norm`, head_dim gains).
-- Gemma 3 multimodal checkpoints nest the text model (config `text_config`, tensor prefix
-  `language_model.`); the suffix lookup finds it.
+- Gemma 3 multimodal checkpoints nest the text model (config `text_config`, whose type is
+  `gemma3_text`; tensors under `model.language_model.`).
 """
 from __future__ import annotations
 
-from . import Layer, first, text_config
+from . import Layer, first
 
-FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text")
-_GEMMA = ("gemma", "gemma2", "gemma3", "gemma3_text")
-_POST_NORMS = ("gemma2", "gemma3", "gemma3_text")
+FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text")
+_GEMMA = ("gemma", "gemma2", "gemma3_text")
+_POST_NORMS = ("gemma2", "gemma3_text")
 EMBEDDING = "embed_tokens.weight"
+LAYER = "layers.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    c = text_config(cfg)
+    c = cfg
     gemma = c["model_type"] in _GEMMA
-    p = f"layers.{i}."
+    p = LAYER.format(i=i)
 
     def gain(name):
         if not get.has(p + name + ".weight"):

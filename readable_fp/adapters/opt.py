@@ -17,6 +17,7 @@ from . import Layer, first
 
 FAMILIES = ("opt",)
 EMBEDDING = "embed_tokens.weight"
+LAYER = "layers.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
@@ -27,7 +28,7 @@ def embed_post(cfg, get, X):
 
 
 def layer(cfg, i, get):
-    p = f"layers.{i}."
+    p = LAYER.format(i=i)
     h = first(cfg, "num_attention_heads")
 
     def gain(name):

@@ -6,11 +6,12 @@ from . import Layer, first
 
 FAMILIES = ("phi3",)
 EMBEDDING = "embed_tokens.weight"
+LAYER = "layers.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    p = f"layers.{i}."
+    p = LAYER.format(i=i)
     h, kv = first(cfg, "num_attention_heads"), first(cfg, "num_key_value_heads", "num_attention_heads")
     hd = first(cfg, "head_dim", default=first(cfg, "hidden_size") // h)
     qkv = get(p + "self_attn.qkv_proj.weight")
