@@ -12,7 +12,8 @@ Quirks:
 """
 from __future__ import annotations
 
-from . import Layer, first
+from . import Layer
+from ._parts import gains, self_attn
 
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text")
 _GEMMA = ("gemma", "gemma2", "gemma3_text")
@@ -23,26 +24,12 @@ LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
 
 
 def layer(cfg, i, get):
-    c = cfg
-    gemma = c["model_type"] in _GEMMA
     p = LAYER.format(i=i)
-
-    def gain(name):
-        if not get.has(p + name + ".weight"):
-            return None
-        g = get(p + name + ".weight")
-        return g + 1.0 if gemma else g
-
-    post = c["model_type"] in _POST_NORMS
-    return Layer(
-        q=get(p + "self_attn.q_proj.weight"), k=get(p + "self_attn.k_proj.weight"),
-        v=get(p + "self_attn.v_proj.weight"), o=get(p + "self_attn.o_proj.weight"),
-        up=get(p + "mlp.up_proj.weight"), down=get(p + "mlp.down_proj.weight"),
-        n_heads=first(c, "num_attention_heads"),
-        n_kv=first(c, "num_key_value_heads", "num_attention_heads"),
-        attn_gain=gain("input_layernorm"),
-        ffn_gain=gain("pre_feedforward_layernorm" if post else "post_attention_layernorm"),
-        q_gain=gain("self_attn.q_norm"), k_gain=gain("self_attn.k_norm"),
-        o_gain=gain("post_attention_layernorm") if post else None,
-        down_gain=gain("post_feedforward_layernorm") if post else None,
-    )
+    gain = gains(get, p, plus_one=cfg["model_type"] in _GEMMA)
+    post = cfg["model_type"] in _POST_NORMS
+    return Layer(**self_attn(cfg, get, p, gain),
+                 up=get(p + "mlp.up_proj.weight"), down=get(p + "mlp.down_proj.weight"),
+                 attn_gain=gain("input_layernorm"),
+                 ffn_gain=gain("pre_feedforward_layernorm" if post else "post_attention_layernorm"),
+                 o_gain=gain("post_attention_layernorm") if post else None,
+                 down_gain=gain("post_feedforward_layernorm") if post else None)

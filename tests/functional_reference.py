@@ -1,0 +1,209 @@
+"""An independent reference for the terms of any architecture: transformers' own forward pass, made bilinear.
+
+The terms (method.md section 3) are bilinear forms of the weights, in which norms appear only
+as gains, activations and routers not at all, and attention as q.k and v->o before softmax.
+So transformers' forward code is run on one layer of the model with exactly those
+simplifications, and every term is read off what it computes:
+
+- every norm module becomes `x * gain`, the gain found by running the module itself on a
+  zero-mean, unit-RMS input (so Gemma's 1 + w, per-head q/k norms and any placement follow
+  from the family's own code), and every bias is set to zero;
+- attention goes through a registered attention function that records q, k, v as transformers
+  hands them over (rotary embeddings at position 0, i.e. none) and lets each token attend to
+  itself only, so the layer adds `o(v(x))`; or returns zeros, to switch attention off;
+- activation modules become 0 (FFN off), or identity / 1 (whichever makes the FFN linear: a
+  gated FFN then computes down(up x)); sigmoid output gates become 1;
+- a mixture routes every token to every expert with weight 1 (the sum the MoE term is).
+
+The layer's input is replaced by the probe embeddings X, and its output compared with X:
+a pre-norm layer adds the branch to X; a post-norm layer (BERT) normalises the sum, which the
+recorded gains undo. Then M_a = sum_h q_h k_h^T, M_b = (attention's addition) X^T and
+M_f = (the FFN's addition) X^T.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+_STATE: dict = {}
+
+
+class _Stop(Exception):
+    pass
+
+
+def _capture(module, query, key, value, attention_mask=None, **kwargs):
+    rep = query.shape[1] // key.shape[1]
+    if _STATE.get("norms") is not None:  # inside the layer under test
+        _STATE["qkv"].append((module, query.detach().double(), key.detach().double(), value.detach().double()))
+    out = value.repeat_interleave(rep, dim=1) if rep > 1 else value
+    if _STATE["attention"] == "off":
+        out = torch.zeros_like(out)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("rfp_capture", _capture)
+
+
+def _is_norm(m) -> bool:
+    name = type(m).__name__
+    return "Norm" in name and not name.endswith(("Model", "Layer", "Block"))
+
+
+def _is_activation(m) -> bool:
+    mod = type(m).__module__
+    return mod.startswith("transformers.activations") or mod == "torch.nn.modules.activation"
+
+
+def _linear_norm(m):
+    orig = m.forward
+    gains: dict[int, torch.Tensor] = {}
+
+    def forward(x, *args, **kw):
+        if args or kw:
+            return orig(x, *args, **kw)
+        w = x.shape[-1]
+        if w not in gains:
+            probe = torch.tensor([1.0, -1.0] * (w // 2) + [0.0] * (w % 2), dtype=x.dtype)
+            with torch.no_grad():
+                gains[w] = (orig(probe[None])[0] / torch.where(probe == 0, 1.0, probe)).detach()
+        g = gains[w]
+        if _STATE.get("norms") is not None:
+            _STATE["norms"].append(g.double())
+        return x * g
+
+    m.forward = forward
+
+
+def _activation(m):
+    def forward(x, *args, **kw):
+        mode = _STATE["ffn"]
+        return torch.zeros_like(x) if mode == "off" else torch.ones_like(x) if mode == "ones" else x
+
+    m.forward = forward
+
+
+def _gpt_oss_gate(module):
+    def apply(gate_up):
+        up = gate_up[..., 1::2]
+        mode = _STATE["ffn"]
+        return torch.zeros_like(up) if mode == "off" else up if mode == "ones" else gate_up[..., ::2] * up
+
+    module._apply_gate = apply
+
+
+def _all_experts(module, args, kwargs):
+    """Experts modules (transformers 5) take (hidden, top_k_index, top_k_weights): route to all, weight 1."""
+    hidden = args[0] if args else kwargs["hidden_states"]
+    n = getattr(module, "num_experts", None) or module.gate_up_proj.shape[0]
+    idx = torch.arange(n).expand(hidden.shape[0], n)
+    weights = torch.ones(hidden.shape[0], n, dtype=hidden.dtype)
+    rest = list(args[1:])
+    if len(rest) >= 2:
+        rest[0], rest[1] = idx, weights
+        return (args[0], *rest), kwargs
+    keys = [k for k in kwargs if k != "hidden_states"]
+    kwargs = dict(kwargs)
+    kwargs[keys[0]], kwargs[keys[1]] = idx, weights
+    return args, kwargs
+
+
+@contextlib.contextmanager
+def _sigmoid_gates():
+    """Output gates (gated attention, shared-expert gates) multiply by sigmoid(...): set them to 1."""
+    saved = torch.sigmoid, torch.nn.functional.sigmoid, torch.Tensor.sigmoid
+    ones = lambda x, *a, **k: torch.ones_like(x)  # noqa: E731
+    torch.sigmoid = torch.nn.functional.sigmoid = ones
+    torch.Tensor.sigmoid = ones
+    try:
+        yield
+    finally:
+        torch.sigmoid, torch.nn.functional.sigmoid, torch.Tensor.sigmoid = saved
+
+
+def prepare(model) -> None:
+    """Zero biases, linearise norms and activations, capture attention, route to every expert."""
+    _register()
+    model.set_attn_implementation("rfp_capture")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("bias", "_bias")):
+                p.zero_()
+    for m in model.modules():
+        if _is_norm(m):
+            _linear_norm(m)
+        elif _is_activation(m):
+            _activation(m)
+        if hasattr(m, "_apply_gate"):
+            _gpt_oss_gate(m)
+        if type(m).__name__.endswith("Experts") and not isinstance(m, torch.nn.ModuleList):
+            m.register_forward_pre_hook(_all_experts, with_kwargs=True)
+
+
+def decoder_layers(model, n_layers: int):
+    """(text model, its layers): the ModuleList of n_layers blocks under the text model."""
+    text = model.get_decoder() if hasattr(model, "get_decoder") else model
+    lists = [(name, m) for name, m in text.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers
+             and name.rsplit(".", 1)[-1] in ("layers", "layer", "h", "blocks", "block")]
+    assert len(lists) == 1, [n for n, _ in lists]
+    return text, lists[0][1]
+
+
+def _run(text, layer, X: torch.Tensor, attention: str, ffn: str) -> torch.Tensor:
+    _STATE.update(attention=attention, ffn=ffn, qkv=[], norms=None)
+    out: dict = {}
+
+    def pre(module, args, kwargs):
+        _STATE["norms"] = []
+        if args:
+            return (X[None].to(args[0].dtype), *args[1:]), kwargs
+        return args, dict(kwargs, hidden_states=X[None].to(kwargs["hidden_states"].dtype))
+
+    def post(module, args, output):
+        out["y"] = output[0] if isinstance(output, tuple) else output
+        raise _Stop
+
+    h1 = layer.register_forward_pre_hook(pre, with_kwargs=True)
+    h2 = layer.register_forward_hook(post)
+    T, e = X.shape[0], text.get_input_embeddings().weight.shape[1]
+    try:
+        with torch.no_grad(), _sigmoid_gates():
+            text(inputs_embeds=torch.zeros(1, T, e), position_ids=torch.zeros(1, T, dtype=torch.long), use_cache=False)
+    except _Stop:
+        pass
+    finally:
+        h1.remove()
+        h2.remove()
+    y = out["y"]
+    return (y[0] if y.dim() == 3 else y).double()
+
+
+def reference_terms(model, n_layers: int, i: int, X: torch.Tensor) -> dict[str, torch.Tensor]:
+    text, layers = decoder_layers(model, n_layers)
+    X = X.float()
+    Z = X.double()
+    base = _run(text, layers[i], X, "off", "off")
+    norms = list(_STATE["norms"])
+    with_attn = _run(text, layers[i], X, "self", "off")
+    (_, q, k, _v), = _STATE["qkv"]
+    ffn = None
+    for mode in ("identity", "ones"):  # a plain FFN is linear with identity, a gated one with 1
+        y1 = _run(text, layers[i], X, "off", mode)
+        y2 = _run(text, layers[i], 2 * X, "off", mode)
+        if torch.allclose(y2, 2 * y1, rtol=1e-4, atol=1e-6 * float(y1.abs().max())):
+            ffn = y1
+            break
+    assert ffn is not None, "the FFN could not be made linear"
+    if torch.allclose(base, Z, rtol=1e-5, atol=1e-6 * float(Z.abs().max())):  # pre-norm: the branches add
+        d_attn, d_ffn = with_attn - Z, ffn - Z
+    else:  # post-norm (BERT): out = g2 (g1 (X + attn) + ffn); the first two norms of width d are g1, g2
+        g1, g2 = [g for g in norms if g.shape[0] == Z.shape[1]][:2]
+        d_attn, d_ffn = with_attn / (g1 * g2) - Z, ffn / g2 - g1 * Z
+    rep = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(rep, dim=1)
+    m_a = torch.einsum("htd,hsd->ts", q[0], k[0])
+    return {"attn": m_a, "ov": d_attn @ Z.T, "ffn": d_ffn @ Z.T}
