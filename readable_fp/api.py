@@ -40,6 +40,10 @@ def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
     """A local HF directory, a .gguf file, a PEFT LoRA directory, a Hub repo id, or an
     invariants file -> a lazily read `Checkpoint` (or the loaded `Invariants`).
 
+    Folders in other layouts are read too: Mistral's native one (params.json and
+    consolidated.safetensors, no config.json or no Hugging Face weights beside them) and the
+    legacy sentence-transformers one (modules.json naming the `0_Transformer/` folder).
+
     `base` is the base model of a LoRA adapter, overriding the adapter config's
     `base_model_name_or_path`.
     """
@@ -55,13 +59,20 @@ def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
     if p.is_dir():
         if (p / "adapter_config.json").is_file():
             return _open_lora(p, base)
-        if (p / "config.json").is_file():
+        from .formats import mistral_native
+        native = mistral_native.is_native(p)
+        if (p / "config.json").is_file() and not (native and not mistral_native.has_hf_weights(p)):
             from .formats.safetensors_dir import HFDirCheckpoint
-            return HFDirCheckpoint(p)
+            return HFDirCheckpoint(p)  # a folder with both Mistral layouts: the Hugging Face one
+        if native:
+            return mistral_native.open_native(p)
+        if (p / "modules.json").is_file():
+            return _open(_sentence_transformer(p), base)
         single = sorted(p.glob("*.gguf")) or sorted(p.glob("*.onnx"))
         if len(single) == 1:
             return open_model(model_file(p, single[0].name))
-        raise FingerprintError(f"{s}: not a model directory (no config.json, adapter_config.json, or single .gguf or .onnx)")
+        raise FingerprintError(f"{s}: not a model directory (no config.json, adapter_config.json, params.json with "
+                               "consolidated.safetensors, or single .gguf or .onnx)")
     regular_file(p)
     if not os.access(p, os.R_OK):
         raise FingerprintError(f"{s}: permission denied")
@@ -75,7 +86,36 @@ def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
         return Invariants.load(p)
     if p.suffix in (".safetensors", ".bin", ".json") and (p.parent / "config.json").is_file():
         return open_model(p.parent)
+    if p.name.startswith("consolidated") or p.name == "params.json":
+        from .formats.mistral_native import is_native
+        if is_native(p.parent):
+            return open_model(p.parent)
     raise FingerprintError(f"{s}: not a model (expected a model directory, .gguf, .onnx or an invariants file)")
+
+
+def _sentence_transformer(directory: Path) -> Path:
+    """The transformer module's folder of a sentence-transformers model saved in the legacy layout
+    (modules.json naming `0_Transformer/`, which holds config.json, weights and tokenizer); the
+    current layout keeps the transformer at the top level, beside modules.json and 1_Pooling/."""
+    import json
+
+    from .paths import read_text
+
+    try:
+        modules = json.loads(read_text(model_file(directory, "modules.json"), "small"))
+    except (json.JSONDecodeError, RecursionError):
+        raise FingerprintError(f"{directory}: modules.json is not valid JSON") from None
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise FingerprintError(f"{directory}: modules.json is not a list of sentence-transformers modules")
+    transformers = [m for m in modules if str(m.get("type", "")).endswith("models.Transformer")] or modules[:1]
+    rel = transformers[0].get("path") if transformers else None
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise FingerprintError(f"{directory}: modules.json names no transformer module folder inside the model's folder")
+    sub, top = (directory / rel).resolve(), directory.resolve()
+    if sub == top or not sub.is_relative_to(top) or not sub.is_dir():
+        raise FingerprintError(f"{directory}: the transformer module '{rel}' that modules.json names is not a folder "
+                               "inside the model's folder")
+    return directory / rel
 
 
 def _open_lora(directory: Path, base: Model | None):

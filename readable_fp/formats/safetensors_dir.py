@@ -55,14 +55,19 @@ class HFDirCheckpoint(Checkpoint):
 
     `fetch(filename) -> local path` is called before a weight file is first opened; the Hub
     reader uses it to download only the shards that hold the tensors actually read.
+    Other layouts of the same files reuse the reader: `config` is a config built from another
+    file (Mistral's params.json) instead of config.json, and `weight_files` the only weight
+    files to read (`consolidated.safetensors`) instead of looking for Hugging Face's names.
     """
 
     def __init__(self, directory: str | os.PathLike, fetch: Callable[[str], str] | None = None,
-                 source: str | None = None) -> None:
+                 source: str | None = None, config: dict | None = None,
+                 weight_files: Sequence[str] | None = None) -> None:
         super().__init__()
         self.dir = Path(directory)
         self.source = source or str(directory)
-        self.config = read_config(self.dir)
+        self.config = read_config(self.dir) if config is None else config
+        self._weight_files = list(weight_files) if weight_files is not None else None
         self._fetch = fetch
         self._where: dict[str, str] = {}  # tensor name -> weight file name
         self._handles: dict[str, tuple[str, list[str]]] = {}  # safetensors file -> (path, tensor names)
@@ -76,6 +81,12 @@ class HFDirCheckpoint(Checkpoint):
     # -- which file holds which tensor ------------------------------------------------
     def _index_weights(self) -> None:
         d = self.dir
+        if self._weight_files is not None:
+            self.fmt = "safetensors" if all(f.endswith(".safetensors") for f in self._weight_files) else "pytorch-bin"
+            for fname in self._weight_files:
+                for n in self._open(fname):
+                    self._where[n] = fname
+            return
         for index_name, fmt in (("model.safetensors.index.json", "safetensors"),
                                 ("pytorch_model.bin.index.json", "pytorch-bin")):
             index = read_json(d, index_name, "index")
