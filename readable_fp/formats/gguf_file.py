@@ -130,11 +130,17 @@ class GGUFCheckpoint(Checkpoint):
             return default if v is None else v
 
         heads = hp("attention.head_count")
+        # every `{arch}.*` key as stored (per-layer lists kept): MoE and MLA layers need more than the
+        # summary below (expert counts, lora ranks, rope dims), and per-layer head counts
+        own = {k[len(arch) + 1:]: v for k, v in meta.items() if k.startswith(arch + ".")}
         self.config = {
             "model_type": f"gguf:{arch}", "gguf_arch": arch,
             "hidden_size": hp("embedding_length"), "num_hidden_layers": hp("block_count"),
             "num_attention_heads": heads, "num_key_value_heads": hp("attention.head_count_kv", heads),
-            "head_dim": hp("attention.key_length"), "intermediate_size": hp("feed_forward_length"),
+            # deepseek2 (MLA) stores its MQA-over-the-latent width as key_length, the heads' as key_length_mla
+            "head_dim": hp("attention.key_length_mla") or hp("attention.key_length"),
+            "intermediate_size": hp("feed_forward_length"),
+            "gguf_hp": own,
         }
         tokens = meta.get("tokenizer.ggml.tokens")
         if tokens:
@@ -160,8 +166,11 @@ class GGUFCheckpoint(Checkpoint):
         from gguf import quants
 
         shape, qt, offset, row_bytes = self._tensors[name]
-        n_rows = int(np.prod(shape[:-1], dtype=np.int64))
-        data = np.memmap(self._path, dtype=np.uint8, mode="r", offset=offset, shape=(n_rows, row_bytes))
+        # one memmap row per index of the first axis (a 3-D expert stack: one expert per row), so
+        # `rows` select along the first axis whatever the rank; dequantising a row of several
+        # matrix rows is exact, each matrix row being whole blocks
+        lead, per = (shape[0], int(np.prod(shape[1:-1], dtype=np.int64))) if len(shape) > 1 else (1, 1)
+        data = np.memmap(self._path, dtype=np.uint8, mode="r", offset=offset, shape=(lead, per * row_bytes))
         if rows is not None:
             data = data[np.asarray(rows, dtype=np.int64)]
             shape = (len(rows),) + shape[1:]
