@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the group the new pairs join (default: language models)")
     na.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    sp = sub.add_parser("supported", help="the architectures readable-fp reads: one row per adapter, with the "
+                                          "config model_type values it covers")
+    sp.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
+
     g = sub.add_parser("import-stylegan2",
                        help="convert an NVIDIA StyleGAN2-ADA .pkl to a safetensors generator (no pickle code is run)")
     g.add_argument("pkl", metavar="PKL", help="a stylegan2-ada-pytorch network pickle, e.g. afhqdog.pkl")
@@ -292,6 +296,11 @@ def _run(args) -> int:
         return _import_stylegan2(args)
     if args.command == "null":
         return _null(args)
+    if args.command == "supported":
+        from .adapters import supported_markdown, supported_table
+        print(supported_markdown() if args.markdown else
+              "\n".join(f"{name:<16} {types}" for name, types, _ in supported_table()))
+        return 0
     if args.command == "app":
         from .app import launch
         if args.max_upload is not None and args.max_upload <= 0:

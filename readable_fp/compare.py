@@ -62,6 +62,12 @@ class Comparison:
             lines.append(f"{tag:<3} {str(m.get('format', '?'))[:24]:<24} {str(m.get('architecture', '?'))[:14]:<14} "
                          f"{str(m.get('dtype', '?'))[:8]:<8} {_bytes(m.get('bytes_read', 0)):>10} "
                          f"{m.get('seconds', 0):>8.2f}  {m.get('source', '')}")
+        for tag, m in zip("AB", self.models):
+            if m.get("attention_layers"):
+                lines.append(f"{tag}: a hybrid; {m['attention_layers']} of its layers have attention, and the terms "
+                             "come from those (the layer numbers above are the model's own)")
+            if m.get("experts"):
+                lines.append(f"{tag}: a mixture of {m['experts']} experts; its FFN term sums them all")
         return "\n".join(lines)
 
 

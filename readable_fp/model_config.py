@@ -33,9 +33,13 @@ def language_config(raw: dict, source: str) -> dict:
     if cls is None:
         return _merged(raw)
     try:
-        cfg = cls.from_dict(dict(raw))
+        # transformers writes inf / nan as {"__float__": "Infinity"} and decodes them when it reads
+        cfg = cls.from_dict(cls._decode_special_floats(dict(raw)))
         text = cfg.get_text_config(decoder=True)
         out = text.to_dict()
+        for key in ("num_hidden_layers",):  # derived by some classes (Nemotron-H: from layers_block_type)
+            if out.get(key) is None and isinstance(getattr(text, key, None), int):
+                out[key] = getattr(text, key)
     except Exception as e:  # the config class validates: a config it rejects describes no buildable model
         why = str(e).strip().splitlines()
         why = why[-1] if why else type(e).__name__

@@ -45,13 +45,16 @@ def _capture(module, query, key, value, attention_mask=None, **kwargs):
 
 def _register() -> None:
     from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     AttentionInterface.register("rfp_capture", _capture)
+    AttentionMaskInterface.register("rfp_capture", sdpa_mask)  # DeepSeek-V3.2's sparse attention reads the mask
 
 
 def _is_norm(m) -> bool:
-    name = type(m).__name__
-    return "Norm" in name and not name.endswith(("Model", "Layer", "Block"))
+    if any(type(c).__name__.endswith("Norm") for c in m.children()):  # a wrapper of norms (StableLM's per-head)
+        return False
+    return type(m).__name__.endswith(("Norm", "Norm1P"))  # Nemotron's LayerNorm1P: (1 + w), like Gemma's
 
 
 def _is_activation(m) -> bool:
@@ -79,10 +82,58 @@ def _linear_norm(m):
     m.forward = forward
 
 
+def _activate(x):
+    mode = _STATE["ffn"]
+    return torch.zeros_like(x) if mode == "off" else torch.ones_like(x) if mode == "ones" else x.contiguous()
+
+
 def _activation(m):
-    def forward(x, *args, **kw):
-        mode = _STATE["ffn"]
-        return torch.zeros_like(x) if mode == "off" else torch.ones_like(x) if mode == "ones" else x
+    m.forward = lambda x, *args, **kw: _activate(x)
+
+
+def _mixer_off(m):
+    """Mamba mixers beside attention in the same layer (Falcon-H1) add to the stream; the terms read
+    the attention and FFN only, so the reference switches them off."""
+    m.forward = lambda hidden_states, *args, **kw: torch.zeros_like(hidden_states)
+
+
+def _private_attn(module, transposed_k: bool = False):
+    """Older families compute attention in their own `_attn(q, k, v, ...)` rather than through
+    transformers' attention interface; it gets the same capture (OpenAI GPT hands k over as (b, H, hd, s))."""
+    def _attn(q, k, v, *args, **kwargs):
+        out, _ = _capture(module, q, k.transpose(-1, -2) if transposed_k else k, v)
+        out = out.transpose(1, 2)
+        return [out] if transposed_k else (out, None)
+
+    module._attn = _attn
+
+
+_PRIVATE_ATTN = {"GPTNeoSelfAttention": False, "GPTNeoXJapaneseAttention": False, "Attention": True}
+
+
+_QKV = (("query", "key", "value"), ("query_proj", "key_proj", "value_proj"), ("q", "k", "v"))
+
+
+def _eager_self_attention(m) -> None:
+    """Encoders whose self-attention never reaches the attention interface (DeBERTa-v2, MPNet,
+    RemBERT, LUKE, BigBird, ...): q, k, v recorded from the module's own Linear layers, split into
+    heads as every such forward does, and each token attends to itself (MPNet applies `o` inside)."""
+    names = next((n for n in _QKV if all(isinstance(getattr(m, x, None), torch.nn.Linear) for x in n)), None)
+    if names is None or hasattr(m, "LayerNorm") or hasattr(m, "q_proj"):
+        return
+    heads = getattr(m, "num_attention_heads", None) or getattr(m, "n_heads", None)
+    if heads is None:
+        return
+
+    def forward(*args, **kw):
+        x = args[0] if args else kw.get("hidden_states", kw.get("query"))
+        q, k, v = (getattr(m, n)(x).unflatten(-1, (heads, -1)).transpose(1, 2) for n in names)
+        _capture(m, q, k, v)
+        out = v.transpose(1, 2).flatten(2)
+        out = torch.zeros_like(out) if _STATE["attention"] == "off" else out
+        if isinstance(getattr(m, "o", None), torch.nn.Linear):
+            out = m.o(out)
+        return out, None
 
     m.forward = forward
 
@@ -97,11 +148,15 @@ def _gpt_oss_gate(module):
 
 
 def _all_experts(module, args, kwargs):
-    """Experts modules (transformers 5) take (hidden, top_k_index, top_k_weights): route to all, weight 1."""
+    """Experts modules (transformers 5) take (hidden, top_k_index, top_k_weights): route to all, weight 1.
+    Those that take the hidden states alone (Llama 4) run every expert already."""
+    if len(args) + len(kwargs) < 3:
+        return None
     hidden = args[0] if args else kwargs["hidden_states"]
     n = getattr(module, "num_experts", None) or module.gate_up_proj.shape[0]
-    idx = torch.arange(n).expand(hidden.shape[0], n)
-    weights = torch.ones(hidden.shape[0], n, dtype=hidden.dtype)
+    tokens = hidden.reshape(-1, hidden.shape[-1]).shape[0]  # DBRX hands over (1, T, d)
+    idx = torch.arange(n).expand(tokens, n)
+    weights = torch.ones(tokens, n, dtype=hidden.dtype)
     rest = list(args[1:])
     if len(rest) >= 2:
         rest[0], rest[1] = idx, weights
@@ -113,22 +168,28 @@ def _all_experts(module, args, kwargs):
 
 
 @contextlib.contextmanager
-def _sigmoid_gates():
-    """Output gates (gated attention, shared-expert gates) multiply by sigmoid(...): set them to 1."""
-    saved = torch.sigmoid, torch.nn.functional.sigmoid, torch.Tensor.sigmoid
+def _functional_patches():
+    """Output gates (gated attention, shared-expert gates) multiply by sigmoid(...): set them to 1.
+    FFNs that call `F.silu` themselves (LFM2) get what activation modules get."""
+    saved = torch.sigmoid, torch.nn.functional.sigmoid, torch.Tensor.sigmoid, torch.nn.functional.silu
     ones = lambda x, *a, **k: torch.ones_like(x)  # noqa: E731
     torch.sigmoid = torch.nn.functional.sigmoid = ones
     torch.Tensor.sigmoid = ones
+    torch.nn.functional.silu = lambda x, *a, **k: _activate(x)
     try:
         yield
     finally:
-        torch.sigmoid, torch.nn.functional.sigmoid, torch.Tensor.sigmoid = saved
+        torch.sigmoid, torch.nn.functional.sigmoid, torch.Tensor.sigmoid, torch.nn.functional.silu = saved
 
 
 def prepare(model) -> None:
     """Zero biases, linearise norms and activations, capture attention, route to every expert."""
     _register()
     model.set_attn_implementation("rfp_capture")
+    if hasattr(model.base_model, "set_attention_type"):  # BigBird: block-sparse attention picks pairs, same q, k
+        model.base_model.set_attention_type("original_full")
+    if hasattr(model, "set_default_language"):  # X-MOD: a language's adapter must be chosen to run at all
+        model.set_default_language(model.config.languages[0])
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(("bias", "_bias")):
@@ -138,8 +199,15 @@ def prepare(model) -> None:
             _linear_norm(m)
         elif _is_activation(m):
             _activation(m)
-        if hasattr(m, "_apply_gate"):
+        if callable(getattr(m, "act_fn", None)) and not isinstance(m.act_fn, torch.nn.Module):
+            m.act_fn = _activate  # a function bound at init (LFM2-MoE's experts: F.silu)
+        if type(m).__name__ == "GptOssExperts":  # its own clamped, interleaved gate (others use act_fn)
             _gpt_oss_gate(m)
+        _eager_self_attention(m)
+        if type(m).__name__.endswith("Mixer"):
+            _mixer_off(m)
+        if type(m).__name__ in _PRIVATE_ATTN and hasattr(m, "_attn"):
+            _private_attn(m, _PRIVATE_ATTN[type(m).__name__])
         if type(m).__name__.endswith("Experts") and not isinstance(m, torch.nn.ModuleList):
             m.register_forward_pre_hook(_all_experts, with_kwargs=True)
 
@@ -147,6 +215,11 @@ def prepare(model) -> None:
 def decoder_layers(model, n_layers: int):
     """(text model, its layers): the ModuleList of n_layers blocks under the text model."""
     text = model.get_decoder() if hasattr(model, "get_decoder") else model
+    if not any(isinstance(m, torch.nn.ModuleList) for m in text.modules()):  # a masked LM's head is its "decoder"
+        text = model.base_model
+    groups = getattr(getattr(text, "encoder", None), "albert_layer_groups", None)
+    if groups is not None:  # ALBERT: layer i runs group int(i / (n / groups))'s weights
+        return text, [groups[int(i / (n_layers / len(groups)))].albert_layers[0] for i in range(n_layers)]
     lists = [(name, m) for name, m in text.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers
              and name.rsplit(".", 1)[-1] in ("layers", "layer", "h", "blocks", "block")]
     assert len(lists) == 1, [n for n, _ in lists]
@@ -164,14 +237,14 @@ def _run(text, layer, X: torch.Tensor, attention: str, ffn: str) -> torch.Tensor
         return args, dict(kwargs, hidden_states=X[None].to(kwargs["hidden_states"].dtype))
 
     def post(module, args, output):
-        out["y"] = output[0] if isinstance(output, tuple) else output
+        out["y"] = output[0] if isinstance(output, (tuple, list)) else output
         raise _Stop
 
     h1 = layer.register_forward_pre_hook(pre, with_kwargs=True)
     h2 = layer.register_forward_hook(post)
     T, e = X.shape[0], text.get_input_embeddings().weight.shape[1]
     try:
-        with torch.no_grad(), _sigmoid_gates():
+        with torch.no_grad(), _functional_patches():
             text(inputs_embeds=torch.zeros(1, T, e), position_ids=torch.zeros(1, T, dtype=torch.long), use_cache=False)
     except _Stop:
         pass
@@ -182,6 +255,18 @@ def _run(text, layer, X: torch.Tensor, attention: str, ffn: str) -> torch.Tensor
     return (y[0] if y.dim() == 3 else y).double()
 
 
+def _linear_ffn(text, layer, X: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """The layer's output with attention off and the FFN made linear: identity activations make a
+    plain FFN linear, activations of 1 a gated one (base, everything off, is linear in X, so the
+    FFN's own addition must double with X)."""
+    for mode in ("identity", "ones"):
+        y1 = _run(text, layer, X, "off", mode)
+        y2 = _run(text, layer, 2 * X, "off", mode)
+        if float((y2 - 2 * y1).abs().max()) <= 1e-5 * float((y1 - base).abs().max()):
+            return y1
+    raise AssertionError("the FFN could not be made linear")
+
+
 def reference_terms(model, n_layers: int, i: int, X: torch.Tensor) -> dict[str, torch.Tensor]:
     text, layers = decoder_layers(model, n_layers)
     X = X.float()
@@ -189,15 +274,13 @@ def reference_terms(model, n_layers: int, i: int, X: torch.Tensor) -> dict[str, 
     base = _run(text, layers[i], X, "off", "off")
     norms = list(_STATE["norms"])
     with_attn = _run(text, layers[i], X, "self", "off")
-    (_, q, k, _v), = _STATE["qkv"]
-    ffn = None
-    for mode in ("identity", "ones"):  # a plain FFN is linear with identity, a gated one with 1
-        y1 = _run(text, layers[i], X, "off", mode)
-        y2 = _run(text, layers[i], 2 * X, "off", mode)
-        if torch.allclose(y2, 2 * y1, rtol=1e-4, atol=1e-6 * float(y1.abs().max())):
-            ffn = y1
-            break
-    assert ffn is not None, "the FFN could not be made linear"
+    _, q, k, _v = _STATE["qkv"][0]  # Diff Transformer attends twice with the same q and k
+    ffn = _linear_ffn(text, layers[i], X, base)
+    if not (ffn - base).abs().max() and i + 1 < len(layers):
+        # an attention block without an FFN of its own (Nemotron-H): its FFN term is the FFN block
+        # that follows it, as the adapter reads it
+        after = _run(text, layers[i + 1], X, "off", "off")
+        ffn = _linear_ffn(text, layers[i + 1], X, after) - after + base
     if torch.allclose(base, Z, rtol=1e-5, atol=1e-6 * float(Z.abs().max())):  # pre-norm: the branches add
         d_attn, d_ffn = with_attn - Z, ffn - Z
     else:  # post-norm (BERT): out = g2 (g1 (X + attn) + ffn); the first two norms of width d are g1, g2

@@ -190,3 +190,17 @@ def test_library_warnings_do_not_reach_the_user(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_run", noisy)
     assert cli.main(["invariants", "x", "-o", "y"]) == 2
     assert capsys.readouterr().err == "readable-fp: error: the one line\n"
+
+
+def test_supported_lists_every_adapter_and_the_readme_table_is_generated_from_it(capsys):
+    """One source for the supported list: the adapters. `readable-fp supported --markdown` is the
+    README's table, verbatim (regenerate it with that command when an adapter changes)."""
+    from readable_fp.adapters import supported, supported_markdown
+
+    assert main(["supported"]) == 0
+    out = capsys.readouterr().out
+    for family in ("llama", "qwen3_moe", "deepseek_v3", "qwen3_5_text", "roberta", "gpt_oss"):
+        assert family in supported() and family in out, family
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("<!-- supported:start -->\n", 1)[1].split("<!-- supported:end -->", 1)[0]
+    assert table.strip() == supported_markdown().strip()

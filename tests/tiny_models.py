@@ -41,10 +41,86 @@ _SIZES = {
 _OVERRIDES: dict[str, dict] = {
     "gptj": {"rotary_dim": 8},  # rotary dims must fit in head_dim 16
     # dense decoders (add below)
+    "codegen": {"rotary_dim": 8},  # default 64 must fit in head_dim 16
+    "ministral": {"head_dim": 16},  # default None, and the attention computes head_dim ** -0.5
+    "hunyuan_v1_dense": {"head_dim": 16},  # same
+    "gpt_neo": {"attention_types": [[["global", "local"], 2]], "attention_layers": ["global", "local"] * 2},  # default: 24 layers
+    "nemotron": {"num_key_value_heads": 2},  # default None is not shrunk, and head counts must divide
+    "cohere": {"use_qk_norm": True},  # exercise the per-head (heads x head_dim) q/k LayerNorms
+    "phi": {"qk_layernorm": True},  # exercise the q/k LayerNorms
+    "stablelm": {"qk_layernorm": True, "use_parallel_residual": True},  # per-head norms; parallel block
+    "qwen2_vl": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},  # default [16, 24, 24] needs head_dim 128
+    "qwen2_5_vl": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},  # same
+    "qwen2_5_omni_thinker": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},  # same
+    "qwen2_5_omni": {"thinker_config.text_config.rope_parameters.mrope_section": [2, 3, 3]},  # same
+    "paddleocr_vl": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},  # same
+    "glm4v": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},
+    "glm46v": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},  # as glm4v
+    "glmga": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},  # as glm4v  # default [8, 12, 12]: head_dim 128, half rotary
+    "glm_ocr": {"text_config.rope_parameters.mrope_section": [2, 3, 3]},  # same
     # mixtures of experts (add below)
+    "sarvam_moe": {"initializer_range": 0.02},  # default 0.006: the FFN branch is too small for the reference's linearity test
+    "granitemoeshared": {"shared_intermediate_size": 48},  # default 0: no shared MLP to check
+    "granitemoe_swa": {"shared_intermediate_size": 48},  # same
+    "glm4v_moe": {"text_config.rope_parameters.mrope_section": [1, 1, 2]},  # must sum to half the rotary dims (8)
+    "ernie4_5_moe": {"moe_k": 2},  # top-k 6 of 4 experts fails
+    "qwen3_vl_moe": {"text_config.moe_intermediate_size": 48},  # default 2F == d: square fused experts, orientation unreadable
+    "llama4_text": {"interleave_moe_layer_step": 2, "intermediate_size_mlp": 128},  # dense layers too; dense width unshrunk
+    "llama4": {"text_config.interleave_moe_layer_step": 2, "text_config.intermediate_size_mlp": 128},  # same
+    "hunyuan_v1_moe": {"head_dim": 16},  # default None breaks the attention
+    "dots1": {"n_routed_experts": 4, "n_shared_experts": 1, "num_experts_per_tok": 2, "first_k_dense_replace": 1},  # defaults None
+    "dbrx": {"n_heads": 4, "attn_config.kv_n_heads": 2, "attn_config.rope_theta": 10000.0,  # n_heads unshrunk; attention reads rope_theta
+             "attn_config.clip_qkv": 8.0},  # default None crashes its clamp (DBRX ships 8)
     # multi-head latent attention (add below)
+    # MLA: qk_head_dim (nope 16 + rope 8) and head_dim (rope 8) are derived but saved, so the defaults' stay stale;
+    # one kv head per head, as in every MLA checkpoint (fewer makes transformers repeat kv heads past the query's)
+    "deepseek_v3": {"qk_head_dim": 24, "head_dim": 8, "num_key_value_heads": 4},  # see above
+    "deepseek_v2": {"qk_head_dim": 24, "num_key_value_heads": 4, "num_experts_per_tok": 2},  # default None: no routing
+    "sarvam_mla": {"qk_head_dim": 24, "head_dim": 8, "num_key_value_heads": 4,  # and its initializer_range 0.006
+                   "initializer_range": 0.02},  # leaves an FFN too small for the reference's linearity test
+    "mistral4": {"qk_head_dim": 24, "num_key_value_heads": 4},  # see above
+    "glm4_moe_lite": {"qk_head_dim": 24, "num_key_value_heads": 4},  # see above
+    "minicpm3": {"qk_head_dim": 24, "num_key_value_heads": 4},  # see above
+    "longcat_flash": {"qk_head_dim": 24, "head_dim": 8, "num_key_value_heads": 4},  # see above
+    "kimi_k25": {"text_config.qk_head_dim": 24, "text_config.head_dim": 8,  # see above, inside the wrapper
+                 "text_config.num_key_value_heads": 4},
+    "deepseek_v32": {"qk_head_dim": 24, "head_dim": 8, "num_key_value_heads": 4,  # see above; and one MLP kind
+                     "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"]},  # per layer (the default lists 61)
+    "glm_moe_dsa": {"qk_head_dim": 24, "head_dim": 8, "num_key_value_heads": 4,  # same (the default lists 78)
+                    "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"]},
+    "kimi_linear": {"qk_head_dim": 24, "head_dim": 8, "num_key_value_heads": 4,  # same (the default lists 27);
+                    "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"],  # MLA in layers 1 and 3 (the
+                    "layer_types": ["linear_attention", "full_attention"] * 2,  # default, derived, has none)
+                    "linear_num_heads": 4, "linear_head_dim": 16, "num_experts_per_token": 2},  # sizes not shrunk
     # encoders (add below)
+    "distilbert": {"n_heads": 4, "hidden_dim": 96},  # its own names for heads and FFN width
     # hybrids (add below)
+    "mamba2": {"num_heads": 8},  # heads x head_dim 16 must be expand (2) x hidden_size
+    "zamba": {"layers_block_type": ["mamba", "hybrid", "mamba", "hybrid"],  # default: one shared-attention layer in 4
+              "attention_hidden_size": 128},  # the shared block reads [stream; embeddings]: 2 x hidden_size
+    "zamba2": {"layers_block_type": ["mamba", "hybrid", "mamba", "hybrid"],  # default: a 54-layer list
+               "attention_hidden_size": 128},  # as zamba
+    "nemotron_h": {"layers_block_type": ["full_attention", "moe", "full_attention", "mlp"],  # default: one attention block
+                   "mamba_num_heads": 8, "mamba_head_dim": 16, "moe_shared_expert_intermediate_size": 48},  # shrink
+    "olmo_hybrid": {"layer_types": ["linear_attention", "full_attention"] * 2},  # default: one attention layer in 4
+    "bamba": {"mamba_n_heads": 8, "mamba_d_head": 16, "attn_layer_indices": [1, 3]},  # heads x size = 2 x hidden; default: no attention
+    "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1,  # default 8/4: no attention in 4 layers
+              "expert_layer_period": 4, "expert_layer_offset": 1},  # attention layers with experts (1) and without (3)
+    "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 16,  # heads x head size = 2 x hidden_size
+                         "layer_types": ["mamba", "attention", "mamba", "attention"]},  # default: all mamba
+    "qwen3_5_text": {"full_attention_interval": 2},  # default 4: one attention layer in 4; two wanted
+    "qwen3_5": {"text_config.full_attention_interval": 2},  # same, inside the vision-language wrapper
+    "qwen3_5_moe_text": {"full_attention_interval": 2},  # same
+    "qwen3_5_moe": {"text_config.full_attention_interval": 2},  # same
+    "qwen3_next": {"full_attention_interval": 2},  # same
+    "minicpmv4_6": {"text_config.full_attention_interval": 2},  # wraps qwen3_5_text: as qwen3_5
+    "minicpmv4_7": {"text_config.full_attention_interval": 2},  # same
+    "minicpm_ocr": {"text_config.full_attention_interval": 2},  # same
+    "lfm2": {"layer_types": ["conv", "full_attention", "conv", "full_attention"]},  # default: all attention
+    "lfm2_vl": {"text_config.layer_types": ["conv", "full_attention", "conv", "full_attention"]},  # same
+    "lfm2_moe": {"layer_types": ["conv", "full_attention", "conv", "full_attention"]},  # no default: None fails
+    "lfm3": {"layer_types": ["conv", "full_attention", "conv", "sliding_attention"]},  # default: one of 4
+    "lfm3_vl": {"text_config.layer_types": ["conv", "full_attention", "conv", "sliding_attention"]},  # same
 }
 
 # per-layer lists and the like: derived from the sizes above, so dropped and left to the config class
@@ -85,9 +161,15 @@ def tiny_config(model_type: str):
     return type(cfg).from_dict(d)
 
 
+# types whose Auto mapping builds a model that transformers then cannot load back from its own save
+_CLASS = {"shieldgemma2": "ShieldGemma2ForImageClassification"}
+
+
 def auto_class(model_type: str) -> str:
     from transformers.models.auto import modeling_auto as ma
 
+    if model_type in _CLASS:
+        return _CLASS[model_type]
     for auto, names in (("AutoModelForCausalLM", ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES),
                         ("AutoModelForImageTextToText", ma.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES),
                         ("AutoModelForMultimodalLM", ma.MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES),
@@ -113,7 +195,8 @@ def build(model_type: str, directory: str | Path, seed: int = 1):
 
     torch.manual_seed(seed)
     cfg = tiny_config(model_type)
-    model = getattr(transformers, auto_class(model_type)).from_config(cfg).eval()
+    cls = getattr(transformers, auto_class(model_type))
+    model = (cls.from_config(cfg) if hasattr(cls, "from_config") else cls._from_config(cfg)).eval()
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for p in model.parameters():

@@ -107,16 +107,38 @@ def supported() -> list[str]:
 
 
 def supported_table() -> list[tuple[str, str, str]]:
-    """(adapter module, model types, what it says of itself): the README's table and `readable-fp supported`."""
+    """(adapter module, model types, the first paragraph of its docstring): `readable-fp supported`."""
     rows = []
     for m in _modules():
-        doc = (m.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        rows.append((m.__name__.rsplit(".", 1)[1], ", ".join(m.FAMILIES), doc))
+        doc = " ".join((m.__doc__ or "").strip().split("\n\n")[0].split())
+        rows.append((m.__name__.rsplit(".", 1)[1], ", ".join(f.removeprefix("gguf:") for f in m.FAMILIES), doc))
     return rows
 
 
-# Pure state-space models: no layer has attention, so no term exists to compute.
-_NO_ATTENTION = {"mamba", "mamba2", "falcon_mamba", "rwkv", "xlstm"}
+def supported_markdown() -> str:
+    """The README's table of architectures (a test keeps the README equal to it)."""
+    lines = ["| adapter | config `model_type` (GGUF: `general.architecture`) | notes |", "|---|---|---|"]
+    lines += [f"| `{name}` | {types} | {doc.replace('|', '/')} |" for name, types, doc in supported_table()]
+    return "\n".join(lines)
+
+
+_SSM = ("a state-space model with no attention layers; the fingerprint's terms are built from attention and "
+        "FFN weights, so it has none")
+# Types that are refused with the reason: no attention, or no layer that is one attention and one FFN
+# adding to one residual stream, which is what the terms read.
+_REFUSED = {
+    "mamba": _SSM, "mamba2": _SSM, "falcon_mamba": _SSM, "rwkv": _SSM, "xlstm": _SSM,
+    "longcat_flash": "each LongCat-Flash layer holds two attention blocks and two FFNs in sequence, with a mixture "
+                     "of experts beside them on a shortcut; the terms read one attention and one FFN per layer",
+    "deepseek_v4": "DeepSeek-V4's hyper-connections keep several residual streams, mixed by weights computed from "
+                   "each token; the terms read layers that add to one stream",
+    "zamba": "Zamba's shared attention reads the stream concatenated with the original embeddings (twice the "
+             "width) and feeds the next Mamba layer through a linear map, not the residual stream",
+    "zamba2": "Zamba2's shared attention reads the stream concatenated with the original embeddings (twice the "
+              "width) and feeds the next Mamba layer through a linear map, not the residual stream",
+    "gemma3n_text": "Gemma 3n keeps several AltUp streams, Laurel blocks and per-layer inputs; there is no single "
+                    "residual stream for the terms to read",
+}
 
 
 def for_config(cfg: dict, source: str) -> ModuleType:
@@ -125,9 +147,8 @@ def for_config(cfg: dict, source: str) -> ModuleType:
         if mt in mod.FAMILIES:
             return mod
     inside = f" (inside '{cfg['wrapper_type']}')" if cfg.get("wrapper_type") else ""
-    if mt in _NO_ATTENTION:
-        raise FingerprintError(f"{source}: '{mt}'{inside} is a state-space model with no attention layers; the "
-                               "fingerprint's terms are built from attention and FFN weights, so it has none")
+    if mt in _REFUSED:
+        raise FingerprintError(f"{source}: '{mt}'{inside} cannot be fingerprinted: {_REFUSED[mt]}")
     archs = cfg.get("architectures") or []
     name = mt or (archs[0] if archs else "unknown")
     raise FingerprintError(f"{source}: unsupported architecture '{name}'{inside}; supported: {', '.join(supported())}")
