@@ -19,7 +19,6 @@ from safetensors.torch import load_file, save_file
 
 from bench import quantise as Q
 from readable_fp import api
-from readable_fp.errors import FingerprintError
 from readable_fp.formats.safetensors_dir import HFDirCheckpoint
 from readable_fp.quant.packing import unpack
 from tests.helpers import LLAMA_TINY, save_tiny
@@ -207,7 +206,7 @@ def test_mlx_embedding_rows_are_read_lazily(tiny, tmp_path):
     assert ckpt.stats.bytes_read < 3 * 128  # three rows of 4-bit codes, scales and biases, not 512 rows
 
 
-def test_gpt_oss_mxfp4_experts_are_rebuilt_and_the_family_refused(tmp_path):
+def test_gpt_oss_mxfp4_experts_are_rebuilt_and_read(tmp_path):
     src = tmp_path / "gpt_oss"
     save_tiny("gpt_oss", src, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
               num_key_value_heads=2, head_dim=16, num_local_experts=4, num_experts_per_tok=2,
@@ -219,9 +218,12 @@ def test_gpt_oss_mxfp4_experts_are_rebuilt_and_the_family_refused(tmp_path):
         assert ckpt.shape(n) == reference.shape(n)
         assert torch.equal(ckpt.get(n), reference.get(n))  # transformers' dequantiser = the OCP formula on the codes
         assert "mxfp4" in ckpt.storage(n)
-    # the architecture itself (MoE) is a later capability; until then it is refused, not misread
-    with pytest.raises(FingerprintError, match="unsupported architecture 'gpt_oss'"):
-        api.invariants(str(dst), n_tokens=64, progress=False)
+    # the MoE terms of the MXFP4 file equal those of its dequantised copy
+    a = api.invariants(str(dst), n_tokens=64, layers="all", progress=False)
+    b = api.invariants(str(ref), n_tokens=64, layers="all", progress=False)
+    assert a.info["experts"] == 4 and a.keys() == b.keys()
+    for k in a.keys():
+        torch.testing.assert_close(a.terms[k], b.terms[k], rtol=1e-5, atol=1e-6 * float(b.terms[k].abs().max()))
 
 
 def test_record_names_the_storage(tiny, tmp_path):
