@@ -221,7 +221,7 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
             where = f"{ckpt.source} layer {i}"
             with _layout_errors(ckpt.source, f"layer {i}"):
                 L = lm.layer(i)
-                _check_layer(L, X.shape[1], lm.cfg, where)
+                _check_layer(L, X.shape[1], lm.cfg, where, i)
                 for t, m in layer_terms(X, L, where).items():
                     terms[f"{t}@{i}"] = m
             experts = max(experts, L.n_experts)
@@ -250,11 +250,15 @@ def _embeddings(ckpt: Checkpoint, lm: LanguageModel, ids: list[int]) -> torch.Te
     return X
 
 
-def _check_layer(L, width: int, cfg: dict, where: str) -> None:
+def _check_layer(L, width: int, cfg: dict, where: str, i: int) -> None:
     if L.q.dim() != 2 or L.q.shape[1] != width:  # before L.check, which takes q's width as given
         raise FingerprintError(f"{where}: q has shape {tuple(L.q.shape)}, but the embeddings have width {width}")
     L.check(where)
     head_dim = cfg.get("qk_head_dim", cfg.get("head_dim"))  # multi-head latent attention: nope + rope dims
+    per_layer = cfg.get("per_layer_config")  # Gemma 4: full-attention layers have their own head_dim
+    if isinstance(per_layer, dict):
+        own = {int(k): v for k, v in per_layer.items() if str(k).isdigit() and isinstance(v, dict)}
+        head_dim = own.get(i, {}).get("head_dim", head_dim)
     if type(head_dim) is int and L.q.shape[0] != L.n_heads * head_dim:
         raise FingerprintError(f"{where}: config head_dim is {head_dim}, but q has {L.q.shape[0]} rows "
                                f"for {L.n_heads} heads")

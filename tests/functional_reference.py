@@ -226,20 +226,27 @@ def decoder_layers(model, n_layers: int):
     return text, lists[0][1]
 
 
-def _run(text, layer, X: torch.Tensor, attention: str, ffn: str) -> torch.Tensor:
+def _run(text, layer, X: torch.Tensor, attention: str, ffn: str, earlier=()) -> torch.Tensor:
+    """`layer`'s output for input X. The `earlier` layers get X as their input too: a layer may attend
+    to keys and values an earlier layer computed from its own input (Gemma 4's KV sharing), and
+    those must come from X as well; any other layer's output is discarded."""
     _STATE.update(attention=attention, ffn=ffn, qkv=[], norms=None)
     out: dict = {}
 
-    def pre(module, args, kwargs):
-        _STATE["norms"] = []
+    def feed(module, args, kwargs):
         if args:
             return (X[None].to(args[0].dtype), *args[1:]), kwargs
         return args, dict(kwargs, hidden_states=X[None].to(kwargs["hidden_states"].dtype))
+
+    def pre(module, args, kwargs):
+        _STATE["norms"] = []
+        return feed(module, args, kwargs)
 
     def post(module, args, output):
         out["y"] = output[0] if isinstance(output, (tuple, list)) else output
         raise _Stop
 
+    hooks = [m.register_forward_pre_hook(feed, with_kwargs=True) for m in earlier if m is not layer]
     h1 = layer.register_forward_pre_hook(pre, with_kwargs=True)
     h2 = layer.register_forward_hook(post)
     T, e = X.shape[0], text.get_input_embeddings().weight.shape[1]
@@ -249,8 +256,8 @@ def _run(text, layer, X: torch.Tensor, attention: str, ffn: str) -> torch.Tensor
     except _Stop:
         pass
     finally:
-        h1.remove()
-        h2.remove()
+        for h in (h1, h2, *hooks):
+            h.remove()
     y = out["y"]
     return (y[0] if y.dim() == 3 else y).double()
 
@@ -273,7 +280,7 @@ def reference_terms(model, n_layers: int, i: int, X: torch.Tensor) -> dict[str, 
     Z = X.double()
     base = _run(text, layers[i], X, "off", "off")
     norms = list(_STATE["norms"])
-    with_attn = _run(text, layers[i], X, "self", "off")
+    with_attn = _run(text, layers[i], X, "self", "off", earlier=layers[:i])  # shared K/V from X too
     _, q, k, _v = _STATE["qkv"][0]  # Diff Transformer attends twice with the same q and k
     ffn = _linear_ffn(text, layers[i], X, base)
     if not (ffn - base).abs().max() and i + 1 < len(layers):

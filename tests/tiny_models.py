@@ -41,6 +41,22 @@ _SIZES = {
 _OVERRIDES: dict[str, dict] = {
     "gptj": {"rotary_dim": 8},  # rotary dims must fit in head_dim 16
     # dense decoders (add below)
+    "git": {"vision_config.num_hidden_layers": 2},  # a 4-layer vision encoder would be a second list of 4 blocks
+    # Gemma 4: the default per_layer_config names layers 5..29 (head_dim 512 on full-attention layers) and the
+    # per-layer-input (PLE) table is 262144 x layers x 256; shrink both. gemma4_text also shares K/V in its last two
+    # layers (as E2B/E4B do), gemma4_unified_text ties v to k on full layers (attention_k_eq_v, as the 31B does),
+    # gemma4 has the 26B-A4B's MoE block beside the dense MLP
+    "gemma4_text": {"layer_types": ["sliding_attention", "full_attention"] * 2, "num_kv_shared_layers": 2,
+                    "per_layer_config": {1: {"head_dim": 32}, 3: {"head_dim": 32}},
+                    "vocab_size_per_layer_input": 512, "hidden_size_per_layer_input": 16},
+    "gemma4": {"text_config.per_layer_config": {3: {"head_dim": 32}}, "text_config.vocab_size_per_layer_input": 512,
+               "text_config.hidden_size_per_layer_input": 16, "text_config.enable_moe_block": True,
+               "text_config.num_experts": 4, "text_config.top_k_experts": 2, "text_config.moe_intermediate_size": 32},
+    "gemma4_unified_text": {"attention_k_eq_v": True, "per_layer_config": {3: {"head_dim": 32, "num_key_value_heads": 1}}},
+    "gemma4_unified": {"text_config.per_layer_config": {3: {"head_dim": 32}}},  # see above
+    "gemma4_unified_assistant": {"text_config.per_layer_config": {3: {"head_dim": 32}},  # see above; every layer
+                                 "text_config.num_kv_shared_layers": 4},  # shares K/V (the default's 30 is stale)
+    "phi4_multimodal": {"vision_config.num_hidden_layers": 2},  # a 4-layer vision encoder would be a second list of 4 blocks
     "codegen": {"rotary_dim": 8},  # default 64 must fit in head_dim 16
     "ministral": {"head_dim": 16},  # default None, and the attention computes head_dim ** -0.5
     "hunyuan_v1_dense": {"head_dim": 16},  # same

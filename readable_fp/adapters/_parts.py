@@ -1,9 +1,11 @@
-"""Pieces many adapters share: norm gains, llama-style self-attention, experts read one at a time.
+"""Pieces many adapters share: norm gains, llama-style self-attention, norm gains folded into rows,
+which layers of a hybrid have attention. Everything about mixtures of experts is in `_moe`.
 
 Names are relative to the language model's root, as every adapter's (see the package docstring).
 """
 from __future__ import annotations
 
+from ..errors import FingerprintError
 from . import first
 
 
@@ -29,19 +31,30 @@ def self_attn(cfg, get, p: str, gain, prefix: str = "self_attn.", o_name: str = 
                 q_gain=gain(prefix + "q_norm"), k_gain=gain(prefix + "k_norm"))
 
 
-def expert_list(get, p: str, up: str = "up_proj", down: str = "down_proj", shared: tuple[str, ...] = ()):
-    """(experts, count) for experts stored one module each (`p.0.up_proj`, `p.1.up_proj`, ...), plus
-    shared experts stored as one dense FFN each (`shared` prefixes, relative to the layer).
+def scale_rows(W, gain, where: str):
+    """W with row r multiplied by the r-th entry of `gain` (flattened, heads first, as the projection's rows).
 
-    The count comes from the checkpoint's names (contiguous from 0); the caller checks it
-    against the config. Nothing is read until the terms ask, one expert at a time."""
-    n = 0
-    while get.has(f"{p}{n}.{up}.weight"):
-        n += 1
+    For norms that `Layer`'s per-head q/k gains cannot express: one over all heads' outputs at once
+    (OLMo 2), or per-head norms with a different gain in every head (Cohere, StableLM)."""
+    if gain is None:
+        return W
+    g = gain.reshape(-1)
+    if g.shape[0] != W.shape[0]:
+        raise FingerprintError(f"{where}: norm gain of {g.shape[0]} entries does not fit a projection of {W.shape[0]} rows")
+    return W * g[:, None]
 
-    def each():
-        for e in range(n):
-            yield get(f"{p}{e}.{up}.weight"), get(f"{p}{e}.{down}.weight")
-        for s in shared:
-            yield get(f"{s}{up}.weight"), get(f"{s}{down}.weight")
-    return each, n + len(shared)
+
+def layers_of_kind(cfg: dict, n: int, key: str, attention: tuple[str, ...], other: tuple[str, ...]) -> list[int]:
+    """Indices whose entry in the config's per-layer list `key` is one of the `attention` kinds.
+
+    The list must cover every layer, and every entry must be a known kind: a list of another
+    length, or a kind this adapter has not mapped, describes another model, and reading it
+    anyway could take a recurrent layer's weights for attention or skip an attention layer."""
+    types = cfg.get(key)
+    if not isinstance(types, (list, tuple)) or len(types) != n:
+        got = f"{len(types)} entries" if isinstance(types, (list, tuple)) else repr(types)[:40]
+        raise FingerprintError(f"config: {key} must list the kind of each of the {n} layers (it has {got})")
+    unknown = sorted({str(t) for t in types if t not in attention + other})
+    if unknown:
+        raise FingerprintError(f"config: {key} has layer kinds this adapter does not know: {', '.join(unknown)[:80]}")
+    return [i for i, t in enumerate(types) if t in attention]

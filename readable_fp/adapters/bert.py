@@ -1,6 +1,6 @@
 """BERT-named encoders: bert, roberta, xlm-roberta, camembert, electra, data2vec-text, ernie, layoutlm,
 roc_bert, big_bird, bert-generation, luke, rembert, roformer, tapas, yoso, mra, nystromformer;
-pre-LN megatron-bert, roberta-prelayernorm, xlm-roberta-xl.
+pre-LN megatron-bert, roberta-prelayernorm, xlm-roberta-xl; GIT's causal text decoder (git).
 
 All keep BERT's names under their own root (`roberta.`, `electra.`, ...; sentence-transformers
 checkpoints drop it): `encoder.layer.N.attention.self.{query,key,value}`, `attention.output.dense`,
@@ -31,7 +31,7 @@ from . import Layer, first
 
 FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "data2vec-text", "ernie", "layoutlm",
             "roc_bert", "big_bird", "bert-generation", "luke", "rembert", "roformer", "tapas", "yoso", "mra",
-            "nystromformer", "megatron-bert", "roberta-prelayernorm", "xlm-roberta-xl")
+            "nystromformer", "megatron-bert", "roberta-prelayernorm", "xlm-roberta-xl", "git")
 # pre-LN families: (norm read by attention, norm read by the FFN), relative to the layer
 _PRE_LN = {"megatron-bert": ("attention.ln", "ln"),
            "roberta-prelayernorm": ("attention.LayerNorm", "intermediate.LayerNorm"),

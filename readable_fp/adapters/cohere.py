@@ -9,8 +9,7 @@ Quirks:
 from __future__ import annotations
 
 from . import Layer
-from ._fold import scale_rows
-from ._parts import gains, self_attn
+from ._parts import gains, scale_rows, self_attn
 
 FAMILIES = ("cohere", "cohere2")
 EMBEDDING = "embed_tokens.weight"

@@ -33,7 +33,7 @@ import torch
 
 from ..errors import FingerprintError
 from . import Layer, first
-from ._hybrid import ffn_or_experts
+from ._moe import ffn_or_experts
 from ._parts import gains
 
 FAMILIES = ("deepseek_v2", "deepseek_v3", "deepseek_v32", "glm4_moe_lite", "glm_moe_dsa", "minicpm3",
@@ -92,7 +92,7 @@ def _sparse(cfg, i: int) -> bool | None:
 
 def ffn(cfg, get, p: str, i: int) -> dict:
     """Dense FFN or routed + shared experts, as the checkpoint holds them, checked against the config."""
-    shared = (p + "mlp.shared_experts.",) if get.has(p + "mlp.shared_experts.up_proj.weight") else ()
+    shared = "shared_experts" if get.has(p + "mlp.shared_experts.up_proj.weight") else None
     out = ffn_or_experts(cfg, get, p + "mlp.", shared=shared, count=("n_routed_experts",))
     want = _sparse(cfg, i)
     if want is not None and want != (out["up"] is None):

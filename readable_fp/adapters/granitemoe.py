@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..errors import FingerprintError
 from . import Layer, first
-from ._moe import check_count, fused
+from ._moe import check_count, fused, shared_fused, with_shared
 from ._parts import gains, self_attn
 
 FAMILIES = ("granitemoe", "granitemoeshared", "granitemoe_swa")
@@ -43,11 +43,7 @@ def layer(cfg, i, get):
     if has_shared != get.has(shared + "input_linear.weight"):
         raise FingerprintError(f"{where}: shared_intermediate_size is {cfg.get('shared_intermediate_size')} but "
                                f"'{shared}input_linear' is {'missing' if has_shared else 'present'}")
-
-    def each():
-        yield from routed()
-        if has_shared:
-            gate_up = get(shared + "input_linear.weight")
-            yield gate_up[gate_up.shape[0] // 2:], get(shared + "output_linear.weight")
-    return Layer(**self_attn(cfg, get, p, gain), up=None, down=None, experts=each, n_experts=n + has_shared,
+    each, n = with_shared(routed, n, [shared_fused(get, shared + "input_linear.weight",
+                                                   shared + "output_linear.weight")] if has_shared else [])
+    return Layer(**self_attn(cfg, get, p, gain), up=None, down=None, experts=each, n_experts=n,
                  attn_gain=gain("input_layernorm"), ffn_gain=gain("post_attention_layernorm"))

@@ -12,9 +12,9 @@ Quirks:
 """
 from __future__ import annotations
 
-from . import Layer
-from ._hybrid import dense_fused, fused_experts, layers_of_kind, moe
-from ._parts import gains, self_attn
+from . import Layer, first
+from ._moe import check_count, fused, shared_fused, with_shared
+from ._parts import gains, layers_of_kind, self_attn
 
 FAMILIES = ("granitemoehybrid",)
 EMBEDDING = "embed_tokens.weight"
@@ -29,11 +29,14 @@ def attention_layers(cfg, n):
 def layer(cfg, i, get):
     p = LAYER.format(i=i)
     gain = gains(get, p)
-    shared = dense_fused(get, p + "shared_mlp.input_linear.weight", p + "shared_mlp.output_linear.weight")
-    e = p + "block_sparse_moe."
+    shared = shared_fused(get, p + "shared_mlp.input_linear.weight", p + "shared_mlp.output_linear.weight")
+    e, where = p + "block_sparse_moe.", f"layer {i}"
     if get.has(e + "input_linear.weight"):
-        each, n = fused_experts(get, e + "input_linear.weight", e + "output_linear.weight", (shared,))
-        ffn = moe(cfg, each, n, 1, e, ("num_local_experts",))
+        each, n = fused(get, e + "input_linear.weight", e + "output_linear.weight", first(cfg, "hidden_size"), where,
+                        orient="out_in")
+        check_count(cfg, n, where, ("num_local_experts",))
+        each, n = with_shared(each, n, [shared])
+        ffn = dict(up=None, down=None, experts=each, n_experts=n)
     else:
         up, down = shared()
         ffn = dict(up=up, down=down)

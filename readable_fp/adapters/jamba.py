@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import FingerprintError
 from . import Layer, first
-from ._hybrid import ffn_or_experts
+from ._moe import ffn_or_experts
 from ._parts import gains, self_attn
 
 FAMILIES = ("jamba", "bamba")

@@ -12,9 +12,9 @@ Quirks:
 from __future__ import annotations
 
 from ..errors import FingerprintError
-from . import Layer, first
-from ._hybrid import layers_of_kind
-from ._parts import expert_list, gains
+from . import Layer
+from ._moe import check_count, expert_list, shared_ffn, with_shared
+from ._parts import gains, layers_of_kind
 from .deepseek import mla
 
 FAMILIES = ("kimi_linear",)
@@ -39,15 +39,10 @@ def _ffn(cfg, get, p: str, i: int) -> dict:
         return dict(up=get(p + "mlp.up_proj.weight"), down=get(p + "mlp.down_proj.weight"))
     m = p + "block_sparse_moe."
     routed, n = expert_list(get, m + "experts.", up="w3", down="w2")
-    if n != first(cfg, "num_experts"):
-        raise FingerprintError(f"layer {i} has {n} experts in the checkpoint, but the config says {cfg['num_experts']}")
+    check_count(cfg, n, f"layer {i}", ("num_experts",))
     shared = get.has(m + "shared_experts.up_proj.weight")
     if bool(cfg.get("num_shared_experts")) != shared:
         raise FingerprintError(f"layer {i}: the config says {cfg.get('num_shared_experts')} shared experts, "
                                f"the checkpoint {'has' if shared else 'has none'}")
-
-    def each():
-        yield from routed()
-        if shared:
-            yield get(m + "shared_experts.up_proj.weight"), get(m + "shared_experts.down_proj.weight")
-    return dict(up=None, down=None, experts=each, n_experts=n + shared)
+    each, n = with_shared(routed, n, [shared_ffn(get, m + "shared_experts.")] if shared else [])
+    return dict(up=None, down=None, experts=each, n_experts=n)

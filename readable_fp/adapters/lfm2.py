@@ -18,8 +18,8 @@ Quirks:
 from __future__ import annotations
 
 from . import Layer
-from ._hybrid import ffn_or_experts, layers_of_kind
-from ._parts import gains, self_attn
+from ._moe import ffn_or_experts
+from ._parts import gains, layers_of_kind, self_attn
 
 FAMILIES = ("lfm2", "lfm2_moe", "lfm3")
 EMBEDDING = "embed_tokens.weight"

@@ -1,4 +1,4 @@
-"""Llama-style decoders: llama, mistral, qwen2, qwen3, gemma 1-3, Granite, SmolLM3, Helium, Ministral, Seed-OSS, Arcee, VaultGemma, InternLM3, Apertus, EXAONE 4, ERNIE 4.5, Qwen2/2.5/3-VL and Qwen2.5-Omni text, GLM-4V/GLM-OCR text, PaddleOCR-VL text, nanochat, Jais 2, CWM, HyperCLOVA X, IQuest-Coder, Hunyuan dense.
+"""Llama-style decoders: llama, mistral, qwen2, qwen3, gemma 1-3, Granite, SmolLM3, Helium, Ministral, Seed-OSS, Arcee, VaultGemma, InternLM3, Apertus (1 and 1.5 text), EXAONE 4, ERNIE 4.5, Qwen2/2.5/3-VL and Qwen2.5-Omni text, GLM-4V/GLM-OCR text, PaddleOCR-VL text, nanochat, Jais 2, CWM, HyperCLOVA X, IQuest-Coder, Hunyuan dense.
 
 Names: `layers.N.self_attn.{q,k,v,o}_proj`, `layers.N.mlp.{gate,up,down}_proj`, RMSNorm gains
 `input_layernorm` (before attention) and, for the FFN, `post_attention_layernorm`.
@@ -29,7 +29,7 @@ FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_tex
             "granite", "granite_swa", "smollm3", "helium", "ministral", "ministral3", "seed_oss", "arcee",
             "internlm3", "apertus", "exaone4", "ernie4_5", "qwen2_vl_text", "qwen2_5_vl_text", "qwen3_vl_text",
             "qwen2_5_omni_text", "glm4v_text", "glm_ocr_text", "paddleocr_vl_text", "nanochat", "jais2", "cwm",
-            "hyperclovax", "iquestcoder", "hunyuan_v1_dense")
+            "hyperclovax", "iquestcoder", "hunyuan_v1_dense", "apertus1p5_text")
 _PLUS_ONE = ("gemma", "gemma2", "gemma3_text", "vaultgemma")
 # family -> norms (attention input, FFN input, attention output, FFN output); others: _LLAMA
 _LLAMA = ("input_layernorm", "post_attention_layernorm", None, None)
@@ -39,7 +39,8 @@ _NORMS = {"gemma2": _GEMMA2, "gemma3_text": _GEMMA2, "glm4v_text": _GLM4V, "glm_
           "vaultgemma": ("input_layernorm", "pre_feedforward_layernorm", None, None),
           "hyperclovax": ("input_layernorm", "post_attention_layernorm", "post_norm1", "post_norm2"),
           "exaone4": (None, None, "post_attention_layernorm", "post_feedforward_layernorm"),
-          "apertus": ("attention_layernorm", "feedforward_layernorm", None, None)}
+          "apertus": ("attention_layernorm", "feedforward_layernorm", None, None),
+          "apertus1p5_text": ("attention_layernorm", "feedforward_layernorm", None, None)}
 EMBEDDING = "embed_tokens.weight"
 LAYER = "layers.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..errors import FingerprintError
 from . import Layer, first
-from ._moe import check_count, fused, with_shared
+from ._moe import check_count, fused, shared_ffn, with_shared
 from ._parts import gains, self_attn
 
 FAMILIES = ("llama4_text",)
@@ -42,7 +42,7 @@ def layer(cfg, i, get):
         each, n = fused(get, f + "experts.gate_up_proj", f + "experts.down_proj", first(cfg, "hidden_size"), where,
                          orient="in_out")
         check_count(cfg, n, where)
-        each, n = with_shared(each, n, get, [f + "shared_expert."])
+        each, n = with_shared(each, n, [shared_ffn(get, f + "shared_expert.")])
         ffn = dict(up=None, down=None, experts=each, n_experts=n)
     else:
         ffn = dict(up=get(f + "up_proj.weight"), down=get(f + "down_proj.weight"))

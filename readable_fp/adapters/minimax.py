@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from ..errors import FingerprintError
 from . import Layer
-from ._hybrid import ffn_or_experts, layers_of_kind
-from ._parts import gains, self_attn
+from ._moe import ffn_or_experts
+from ._parts import gains, layers_of_kind, self_attn
 
 FAMILIES = ("minimax",)
 EMBEDDING = "embed_tokens.weight"

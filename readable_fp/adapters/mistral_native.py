@@ -18,7 +18,7 @@ models do not have; it is applied so the tensors are Hugging Face's, not only th
 from __future__ import annotations
 
 from . import Layer, first
-from ._parts import expert_list
+from ._moe import expert_list
 from ..errors import FingerprintError
 
 FAMILIES = ("mistral_native",)

@@ -11,8 +11,8 @@ Quirks:
 from __future__ import annotations
 
 from . import Layer
-from ._moe import check_count, full_width_norms, moe
-from ._parts import expert_list, gains, self_attn
+from ._moe import check_count, expert_list, full_width_norms, moe
+from ._parts import gains, self_attn
 
 FAMILIES = ("mixtral", "phimoe", "minimax_m2")
 EMBEDDING = "embed_tokens.weight"

@@ -15,9 +15,9 @@ Quirks:
 from __future__ import annotations
 
 from ..errors import FingerprintError
-from . import Layer
-from ._hybrid import layers_of_kind, moe
-from ._parts import expert_list, gains, self_attn
+from . import Layer, first
+from ._moe import check_count, expert_list, fused, shared_ffn, with_shared
+from ._parts import gains, layers_of_kind, self_attn
 
 FAMILIES = ("nemotron_h",)
 EMBEDDING = "embeddings.weight"
@@ -42,19 +42,20 @@ def layer(cfg, i, get):
 
 
 def _moe(cfg, get, m):
-    e, s = m + "experts.", m + "shared_experts."
+    """Routed experts, read through the latent projections where there are some (their width is the
+    latent one), then the shared expert, at full width."""
+    e, s, where = m + "experts.", m + "shared_experts.", m.rstrip(".")
     latent = get.has(m + "fc1_latent_proj.weight")
     if get.has(e + "up_proj"):
-        n = get.shape(e + "up_proj")[0]
-        routed = lambda: ((get.rows(e + "up_proj", [k])[0], get.rows(e + "down_proj", [k])[0]) for k in range(n))  # noqa: E731
+        d = get.shape(m + "fc1_latent_proj.weight")[0] if latent else first(cfg, "hidden_size")
+        routed, n = fused(get, e + "up_proj", e + "down_proj", d, where, orient="out_in", gated=False)
     else:
         routed, n = expert_list(get, e)
+    check_count(cfg, n, where, ("n_routed_experts",))
 
     def each():
         fc1, fc2 = (get(m + "fc1_latent_proj.weight"), get(m + "fc2_latent_proj.weight")) if latent else (None, None)
         for up, down in routed():
             yield (up @ fc1, fc2 @ down) if latent else (up, down)
-        if get.has(s + "up_proj.weight"):
-            yield get(s + "up_proj.weight"), get(s + "down_proj.weight")
-    shared = int(get.has(s + "up_proj.weight"))
-    return moe(cfg, each, n + shared, shared, m, ("n_routed_experts",))
+    each, n = with_shared(each, n, [shared_ffn(get, s)] if get.has(s + "up_proj.weight") else [])
+    return dict(up=None, down=None, experts=each, n_experts=n)

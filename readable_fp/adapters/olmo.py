@@ -10,8 +10,7 @@ Quirks:
 from __future__ import annotations
 
 from . import Layer
-from ._fold import scale_rows
-from ._parts import gains, self_attn
+from ._parts import gains, scale_rows, self_attn
 
 FAMILIES = ("olmo", "olmo2", "olmo3")
 EMBEDDING = "embed_tokens.weight"

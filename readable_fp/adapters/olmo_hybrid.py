@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from ..errors import FingerprintError
 from . import Layer
-from ._hybrid import layers_of_kind
-from ._parts import gains, self_attn
+from ._parts import gains, layers_of_kind, self_attn
 
 FAMILIES = ("olmo_hybrid",)
 EMBEDDING = "embed_tokens.weight"

@@ -15,8 +15,8 @@ Quirks:
 from __future__ import annotations
 
 from . import Layer, first
-from ._hybrid import ffn_or_experts, layers_of_kind
-from ._parts import gains, self_attn
+from ._moe import ffn_or_experts
+from ._parts import gains, layers_of_kind, self_attn
 
 FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 EMBEDDING = "embed_tokens.weight"
@@ -34,5 +34,5 @@ def layer(cfg, i, get):
     attn = self_attn(cfg, get, p, gain)
     hd = first(cfg, "head_dim")
     attn["q"] = attn["q"].reshape(attn["n_heads"], 2, hd, -1)[:, 0].reshape(attn["n_heads"] * hd, -1)
-    mlp = ffn_or_experts(cfg, get, p + "mlp.", shared=(p + "mlp.shared_expert.",))
+    mlp = ffn_or_experts(cfg, get, p + "mlp.", shared="shared_expert")
     return Layer(**attn, **mlp, attn_gain=gain("input_layernorm"), ffn_gain=gain("post_attention_layernorm"))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 
 from . import Layer
-from ._fold import scale_rows
-from ._parts import gains, self_attn
+from ._parts import gains, scale_rows, self_attn
 
 FAMILIES = ("stablelm",)
 EMBEDDING = "embed_tokens.weight"
