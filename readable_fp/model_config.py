@@ -51,8 +51,8 @@ def language_config(raw: dict, source: str) -> dict:
 
 
 def _config_class(model_type):
-    if not isinstance(model_type, str):
-        return None
+    if not isinstance(model_type, str) or ":" in model_type or model_type == "mistral_native":
+        return None  # the GGUF reader's "gguf:<arch>" and our own layouts: importing transformers costs ~3 s
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
     if model_type not in CONFIG_MAPPING_NAMES:  # checked first: importing a config module costs seconds
         return None
