@@ -64,10 +64,11 @@ class Comparison:
                          f"{m.get('seconds', 0):>8.2f}  {m.get('source', '')}")
         for tag, m in zip("AB", self.models):
             if m.get("attention_layers"):
-                lines.append(f"{tag}: a hybrid; {m['attention_layers']} of its layers have attention, and the terms "
-                             "come from those (the layer numbers above are the model's own)")
+                lines.append(f"{tag}: a hybrid; {len(m['attention_layers'])} of its layers have attention, and the "
+                             "terms come from those (the layer numbers above are the model's own)")
             if m.get("experts"):
-                lines.append(f"{tag}: a mixture of {m['experts']} experts; its FFN term sums them all")
+                lines.append(f"{tag}: a mixture of experts ({m['experts']}, shared ones included); its FFN term "
+                             "sums them all")
         return "\n".join(lines)
 
 

@@ -232,8 +232,8 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
             "tensors": dict(ckpt.stats.tensors), "storage": dict(ckpt.stats.storage)}
     if experts:
         info["experts"] = experts
-    if len(lm.attention_layers) < lm.n_layers:
-        info["attention_layers"] = len(lm.attention_layers)
+    if len(lm.attention_layers) < lm.n_layers:  # a hybrid: the encoder's "last two layers" are among these
+        info["attention_layers"] = list(lm.attention_layers)
     return Invariants(probes, chosen, lm.n_layers, terms, info)
 
 

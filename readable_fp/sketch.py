@@ -52,11 +52,14 @@ def _hash_matrices(probes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def last_two_keys(inv) -> list[str]:
-    """The six term keys the encoder reads: attn, ov, ffn of the model's last two layers."""
-    want = [inv.n_layers - 2, inv.n_layers - 1]
-    if not set(want) <= set(inv.layers):
+    """The six term keys the encoder reads: attn, ov, ffn of the model's last two layers (a hybrid's
+    last two layers with attention)."""
+    eligible = inv.info.get("attention_layers") or list(range(inv.n_layers))
+    want = list(eligible[-2:])
+    if len(want) < 2 or not set(want) <= set(inv.layers):
         raise FingerprintError(
-            f"the encoder reads the model's last two layers ({want[0]} and {want[1]} of {inv.n_layers}), "
+            f"the encoder reads the model's last two layers with attention ({', '.join(map(str, want))} of "
+            f"{inv.n_layers}), "
             f"but these invariants hold layers {inv.layers}; compute them with the default --layers")
     return [f"{t}@{i}" for i in want for t in TERMS]
 

@@ -123,3 +123,19 @@ def test_tally():
     missing = [t for t in MUST_READ if t not in read]
     assert not missing, f"named in issue 16 but not read: {missing}"
     assert len(read) >= TARGET
+
+
+def test_a_hybrid_gets_a_fingerprint_from_its_last_two_attention_layers(tmp_path):
+    """The encoder reads the last two layers *with attention*; for a hybrid (Qwen3.5: linear
+    attention in between) those are not the model's last two layers, and the record says which."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    d = tmp_path / "qwen3_5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tiny_models.build("qwen3_5", d)
+    fp = readable_fp.fingerprint(d, n_tokens=64, progress=False)
+    model = fp.record["model"]
+    assert model["attention_layers"] == [1, 3] and model["layers"] == [1, 3] and model["n_layers"] == 4
+    assert fp.latent.shape == (512,)
