@@ -246,7 +246,7 @@ def _embeddings(ckpt: Checkpoint, lm: LanguageModel, ids: list[int]) -> torch.Te
         raise FingerprintError(f"{ckpt.source}: the token embedding '{lm.embedding}' has {X.dim()} dimensions, not 2")
     with _layout_errors(ckpt.source, "the embedding"):
         X = lm.embed_post(X)
-    _config_fits(lm.cfg, vocab_rows, X.shape[1], ckpt.source)
+    _config_fits(lm.cfg, vocab_rows - lm.extra_rows, X.shape[1], ckpt.source)
     return X
 
 

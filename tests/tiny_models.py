@@ -178,7 +178,7 @@ def tiny_config(model_type: str):
 
 
 # types whose Auto mapping builds a model that transformers then cannot load back from its own save
-_CLASS = {"shieldgemma2": "ShieldGemma2ForImageClassification"}
+_CLASS = {"shieldgemma2": "ShieldGemma2ForImageClassification", "mllama": "MllamaForConditionalGeneration"}
 
 
 def auto_class(model_type: str) -> str:

@@ -183,6 +183,7 @@ class LanguageModel:
         self.n_layers = first(self.cfg, *self.adapter.LAYER_COUNT)
         self.root = _root(ckpt.names(), self.adapter, self.n_layers, ckpt.source)
         self.embedding = self.root + self.adapter.EMBEDDING
+        self.extra_rows = getattr(self.adapter, "EXTRA_ROWS", {}).get(self.cfg["model_type"], 0)
         self.get = _getter(ckpt, self.root)
         pick = getattr(self.adapter, "attention_layers", None)
         self.attention_layers = list(pick(self.cfg, self.n_layers)) if pick else list(range(self.n_layers))

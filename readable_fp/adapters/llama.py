@@ -1,4 +1,4 @@
-"""Llama-style decoders: llama, mistral, qwen2, qwen3, gemma 1-3, Granite, SmolLM3, Helium, Ministral, Seed-OSS, Arcee, VaultGemma, InternLM3, Apertus (1 and 1.5 text), EXAONE 4, ERNIE 4.5, Qwen2/2.5/3-VL and Qwen2.5-Omni text, GLM-4V/GLM-OCR text, PaddleOCR-VL text, nanochat, Jais 2, CWM, HyperCLOVA X, IQuest-Coder, Hunyuan dense.
+"""Llama-style decoders: llama, mistral, qwen2, qwen3, gemma 1-3, Granite, SmolLM3, Helium, Ministral, Seed-OSS, Arcee, VaultGemma, InternLM3, Apertus (1 and 1.5 text), EXAONE 4, ERNIE 4.5, Qwen2/2.5/3-VL and Qwen2.5-Omni text, GLM-4V/GLM-OCR text, PaddleOCR-VL text, nanochat, Jais 2, CWM, HyperCLOVA X, IQuest-Coder, Hunyuan dense, Llama 3.2 Vision text.
 
 Names: `layers.N.self_attn.{q,k,v,o}_proj`, `layers.N.mlp.{gate,up,down}_proj`, RMSNorm gains
 `input_layernorm` (before attention) and, for the FFN, `post_attention_layernorm`.
@@ -17,6 +17,9 @@ Quirks (none changes the block the terms read; see `_NORMS` for where each famil
 - Left out by the terms, so nothing to undo: Granite's and HyperCLOVA X's scalar multipliers
   (embedding, attention, residual, logits), attention sinks (Granite SWA), sliding windows,
   NoPE layers (SmolLM3), partial or multimodal rotary (Qwen-VL mrope), biases (Jais 2's LayerNorms).
+- Llama 3.2 Vision (mllama) interleaves cross-attention layers (`cross_attention_layers`), whose
+  queries read text and keys read the image: they have no token-to-token term and are skipped
+  like a hybrid's non-attention layers; its embedding has 8 extra rows (image tokens).
 - Multimodal wrappers nest the text model (config `text_config`, type `*_text`; tensors under
   `model.language_model.`, `thinker.model.`, ...); the root is found from the names.
 """
@@ -29,7 +32,9 @@ FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_tex
             "granite", "granite_swa", "smollm3", "helium", "ministral", "ministral3", "seed_oss", "arcee",
             "internlm3", "apertus", "exaone4", "ernie4_5", "qwen2_vl_text", "qwen2_5_vl_text", "qwen3_vl_text",
             "qwen2_5_omni_text", "glm4v_text", "glm_ocr_text", "paddleocr_vl_text", "nanochat", "jais2", "cwm",
-            "hyperclovax", "iquestcoder", "hunyuan_v1_dense", "apertus1p5_text")
+            "hyperclovax", "iquestcoder", "hunyuan_v1_dense", "apertus1p5_text", "mllama_text_model")
+# Llama 3.2 Vision (mllama): its embedding holds 8 rows beyond vocab_size (image tokens)
+EXTRA_ROWS = {"mllama_text_model": 8}
 _PLUS_ONE = ("gemma", "gemma2", "gemma3_text", "vaultgemma")
 # family -> norms (attention input, FFN input, attention output, FFN output); others: _LLAMA
 _LLAMA = ("input_layernorm", "post_attention_layernorm", None, None)
@@ -44,6 +49,12 @@ _NORMS = {"gemma2": _GEMMA2, "gemma3_text": _GEMMA2, "glm4v_text": _GLM4V, "glm_
 EMBEDDING = "embed_tokens.weight"
 LAYER = "layers.{i}."
 LAYER_COUNT = ("num_hidden_layers",)  # config keys, first present wins
+
+
+def attention_layers(cfg, n):
+    """mllama interleaves cross-attention layers (text queries, image keys): no token-to-token term."""
+    cross = set(cfg.get("cross_attention_layers") or ()) if cfg["model_type"] == "mllama_text_model" else set()
+    return [i for i in range(n) if i not in cross]
 
 
 def _ffn(get, p: str):
