@@ -27,8 +27,11 @@ def language_config(raw: dict, source: str) -> dict:
     for part in (raw, raw.get("text_config")):
         if isinstance(part, dict):  # before the config class, which divides by some of these
             for key in _COUNTS:
-                if part.get(key) is not None:
-                    first(part, key)
+                value = part.get(key)
+                # a per-layer list (Gemma 3n's intermediate_size): each entry must be a count
+                for each in value if isinstance(value, list) else [value]:
+                    if each is not None:
+                        first({key: each}, key)
     cls = _config_class(mt)
     if cls is None:
         return _merged(raw)

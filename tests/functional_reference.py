@@ -138,6 +138,14 @@ def _eager_self_attention(m) -> None:
     m.forward = forward
 
 
+def _altup_off(m) -> None:
+    """Gemma 3n's AltUp mixes its streams with coefficients a router computes from each token; with the
+    router's output 0, `predict` copies the streams and `correct` sets the active one to the layer's
+    output, so the attention and FFN read and write that stream alone, as the terms do."""
+    n = m.modality_router.out_features
+    m.compute_router_modalities = lambda x: torch.zeros(*x.shape[:-1], n, dtype=x.dtype)
+
+
 def _gpt_oss_gate(module):
     def apply(gate_up):
         up = gate_up[..., 1::2]
@@ -206,6 +214,10 @@ def prepare(model) -> None:
         _eager_self_attention(m)
         if type(m).__name__.endswith("Mixer"):
             _mixer_off(m)
+        if type(m).__name__.endswith("LaurelBlock"):  # Gemma 3n's low-rank branch beside the attention: not a term
+            _mixer_off(m)
+        if callable(getattr(m, "compute_router_modalities", None)):
+            _altup_off(m)
         if type(m).__name__ in _PRIVATE_ATTN and hasattr(m, "_attn"):
             _private_attn(m, _PRIVATE_ATTN[type(m).__name__])
         if type(m).__name__.endswith("Experts") and not isinstance(m, torch.nn.ModuleList):
@@ -233,10 +245,14 @@ def _run(text, layer, X: torch.Tensor, attention: str, ffn: str, earlier=()) -> 
     _STATE.update(attention=attention, ffn=ffn, qkv=[], norms=None)
     out: dict = {}
 
+    def stream(h):
+        # a layer that takes a stack of streams (Gemma 3n's AltUp: (streams, B, T, d)) gets X in each
+        return (X[None, None].expand(h.shape[0], 1, *X.shape) if h.dim() == 4 else X[None]).to(h.dtype)
+
     def feed(module, args, kwargs):
         if args:
-            return (X[None].to(args[0].dtype), *args[1:]), kwargs
-        return args, dict(kwargs, hidden_states=X[None].to(kwargs["hidden_states"].dtype))
+            return (stream(args[0]), *args[1:]), kwargs
+        return args, dict(kwargs, hidden_states=stream(kwargs["hidden_states"]))
 
     def pre(module, args, kwargs):
         _STATE["norms"] = []
@@ -259,6 +275,8 @@ def _run(text, layer, X: torch.Tensor, attention: str, ffn: str, earlier=()) -> 
         for h in (h1, h2, *hooks):
             h.remove()
     y = out["y"]
+    if y.dim() == 4:  # a stack of streams (Gemma 3n): the active one is the one attention and FFN write
+        y = y[getattr(getattr(layer, "config", None), "altup_active_idx", 0)]
     return (y[0] if y.dim() == 3 else y).double()
 
 
@@ -288,8 +306,12 @@ def reference_terms(model, n_layers: int, i: int, X: torch.Tensor) -> dict[str, 
         # that follows it, as the adapter reads it
         after = _run(text, layers[i + 1], X, "off", "off")
         ffn = _linear_ffn(text, layers[i + 1], X, after) - after + base
-    if torch.allclose(base, Z, rtol=1e-5, atol=1e-6 * float(Z.abs().max())):  # pre-norm: the branches add
-        d_attn, d_ffn = with_attn - Z, ffn - Z
+    # pre-norm: the branches add to X, and the layer may scale the stream by a scalar c (Gemma 3n's
+    # 1/sqrt(2) after attention; c = 1 elsewhere): then base = c X and, the FFN being linear in what it
+    # reads, the output is c times a pre-norm layer's, so both additions are divided by c
+    c = float((base * Z).sum() / (Z * Z).sum())
+    if c > 0 and torch.allclose(base, c * Z, rtol=1e-5, atol=1e-6 * c * float(Z.abs().max())):
+        d_attn, d_ffn = (with_attn - base) / c, (ffn - base) / c
     else:  # post-norm (BERT): out = g2 (g1 (X + attn) + ffn); the first two norms of width d are g1, g2
         g1, g2 = [g for g in norms if g.shape[0] == Z.shape[1]][:2]
         d_attn, d_ffn = with_attn / (g1 * g2) - Z, ffn / g2 - g1 * Z

@@ -26,10 +26,11 @@ from readable_fp.model_terms import language_model, probe_ids
 import functional_reference
 import tiny_models
 
-TARGET = 200  # issue 16 asked for 60; 202 read when this was written
+TARGET = 200  # issue 16 asked for 60; 203 read when this was written
 # named in issue 16 as what people download and fine-tune today (the ones with attention)
 MUST_READ = ("qwen3_moe", "qwen3_5", "qwen3_5_moe", "qwen3_vl", "qwen2_5_vl", "qwen2_vl", "gpt_oss", "deepseek_v2",
-             "deepseek_v3", "deepseek_v32", "gemma4", "mistral3", "ministral", "llama4", "mixtral", "distilbert",
+             "deepseek_v3", "deepseek_v32", "gemma4", "gemma3n_text", "mistral3", "ministral", "llama4", "mixtral",
+             "distilbert",
              "llava_next", "olmo", "olmo2", "olmo3", "olmoe", "smollm3", "granite", "granitemoe", "phi", "phimoe",
              "cohere", "cohere2", "starcoder2", "glm4", "glm4_moe", "exaone4", "helium", "seed_oss", "arcee",
              "qwen3_next", "lfm2", "llava", "idefics3", "smolvlm", "paligemma", "internvl", "roberta",
@@ -64,7 +65,9 @@ def _check(model_type: str, d: Path) -> tuple[str, str]:
     X = lm.embed_post(ckpt.get(lm.embedding, rows=ids))
     import transformers
 
-    model = getattr(transformers, tiny_models.auto_class(model_type)).from_pretrained(d, dtype=torch.float32, experts_implementation="eager").eval()
+    cls = getattr(transformers, tiny_models.auto_class(model_type))
+    # eager experts: the grouped-matmul kernel fails on some CPU tensors ("Invalid strides/sizes")
+    model = cls.from_pretrained(d, dtype=torch.float32, experts_implementation="eager").eval()
     text, _ = functional_reference.decoder_layers(model, lm.n_layers)
     own = text.get_input_embeddings().weight.detach()[ids]
     assert torch.equal(own, ckpt.get(lm.embedding, rows=ids)), f"{model_type}: probe embeddings differ"

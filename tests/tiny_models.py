@@ -41,6 +41,15 @@ _SIZES = {
 _OVERRIDES: dict[str, dict] = {
     "gptj": {"rotary_dim": 8},  # rotary dims must fit in head_dim 16
     # dense decoders (add below)
+    # Gemma 3n: the default's per-layer lists (intermediate_size, activation_sparsity_pattern) name 35 layers and its
+    # PLE table is 262144 x layers x 256; shrink them, with per-layer FFN widths, sparsity on the first two layers
+    # (as the first 10 of E2B/E4B) and K/V shared by the last two (num_kv_shared_layers, default 15)
+    "gemma3n_text": {"intermediate_size": [96, 128, 96, 128], "activation_sparsity_pattern": [0.95, 0.95, 0.0, 0.0],
+                     "layer_types": ["sliding_attention", "full_attention"] * 2, "num_kv_shared_layers": 2,
+                     "vocab_size_per_layer_input": 512, "hidden_size_per_layer_input": 16, "laurel_rank": 8},
+    "gemma3n": {"text_config.intermediate_size": 96, "text_config.activation_sparsity_pattern": [0.0] * 4,  # as above
+                "text_config.num_kv_shared_layers": 2, "text_config.vocab_size_per_layer_input": 512,
+                "text_config.hidden_size_per_layer_input": 16, "text_config.laurel_rank": 8},
     "git": {"vision_config.num_hidden_layers": 2},  # a 4-layer vision encoder would be a second list of 4 blocks
     # Gemma 4: the default per_layer_config names layers 5..29 (head_dim 512 on full-attention layers) and the
     # per-layer-input (PLE) table is 262144 x layers x 256; shrink both. gemma4_text also shares K/V in its last two

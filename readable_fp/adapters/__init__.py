@@ -136,8 +136,6 @@ _REFUSED = {
              "width) and feeds the next Mamba layer through a linear map, not the residual stream",
     "zamba2": "Zamba2's shared attention reads the stream concatenated with the original embeddings (twice the "
               "width) and feeds the next Mamba layer through a linear map, not the residual stream",
-    "gemma3n_text": "Gemma 3n keeps several AltUp streams, Laurel blocks and per-layer inputs; there is no single "
-                    "residual stream for the terms to read",
 }
 
 
