@@ -21,19 +21,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import readable_fp
 
 import tiny_models
 
 N_TOKENS = 128
-
-
-def _logits(d: Path, ids: torch.Tensor) -> torch.Tensor:
-    from transformers import AutoModelForCausalLM
-
-    m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
-    with torch.no_grad():
-        return m(ids).logits
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +101,5 @@ def test_mla_rearrangements_keep_logits_and_fingerprint(deepseek, tmp_path):
         assert (new[k] - sd[k]).abs().max() > 1e-3, k
 
     ids = torch.randint(2, tiny_models.VOCAB, (2, 8), generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(_logits(attacked, ids), _logits(deepseek, ids), rtol=1e-4, atol=1e-4)
-
-    c = readable_fp.compare(deepseek, attacked, n_tokens=N_TOKENS, layers="all", progress=False)
-    print(f"\n[ICS] deepseek_v3 vs heads permuted, latents rotated, experts renumbered: {c.ics:.4f}")
-    assert c.ics >= 99.9
-    other = tmp_path / "other"
-    tiny_models.build("deepseek_v3", other, seed=11)
-    u = readable_fp.compare(deepseek, other, n_tokens=N_TOKENS, layers="all", progress=False)
-    print(f"[ICS] deepseek_v3 vs an unrelated seed: {u.ics:.2f}")
-    assert u.ics < 20
+    tiny_models.assert_attack_survived("deepseek_v3", deepseek, attacked, ids, "heads permuted, latents rotated, "
+                                       "experts renumbered", N_TOKENS, atol=1e-4)

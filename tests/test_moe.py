@@ -23,14 +23,6 @@ N_TOKENS = 256
 _EXPERT = re.compile(r"(.*\.block_sparse_moe\.experts\.)(\d+)(\..*)")
 
 
-def _logits(d: Path, ids: torch.Tensor) -> torch.Tensor:
-    from transformers import AutoModelForCausalLM
-
-    m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
-    with torch.no_grad():
-        return m(ids).logits
-
-
 def _copy_with(src: Path, dst: Path, sd: dict) -> Path:
     shutil.copytree(src, dst)
     save_file({k: v.contiguous() for k, v in sd.items()}, str(dst / "model.safetensors"), metadata={"format": "pt"})
@@ -81,15 +73,7 @@ def test_expert_permutation_keeps_logits_and_fingerprint(mixtral, ids, tmp_path)
     attacked = _copy_with(mixtral, tmp_path / "permuted", _permute_experts(sd, torch.Generator().manual_seed(0)))
     assert not torch.equal(load_file(str(attacked / "model.safetensors"))[
         "model.layers.0.block_sparse_moe.gate.weight"], sd["model.layers.0.block_sparse_moe.gate.weight"])
-    torch.testing.assert_close(_logits(attacked, ids), _logits(mixtral, ids), rtol=1e-4, atol=1e-5)
-    c = readable_fp.compare(mixtral, attacked, n_tokens=N_TOKENS, layers="all", progress=False)
-    print(f"\n[ICS] mixtral vs its expert-permuted copy: {c.ics:.4f}")
-    assert c.ics >= 99.9
-    other = tmp_path / "other"
-    tiny_models.build("mixtral", other, seed=11)
-    u = readable_fp.compare(mixtral, other, n_tokens=N_TOKENS, layers="all", progress=False)
-    print(f"[ICS] mixtral vs an unrelated seed: {u.ics:.2f}")
-    assert u.ics < 20
+    tiny_models.assert_attack_survived("mixtral", mixtral, attacked, ids, "its expert-permuted copy", N_TOKENS)
 
 
 def _upcycle(dense: Path, dst: Path, noise: float, gen: torch.Generator) -> Path:
@@ -119,7 +103,7 @@ def test_upcycled_moe_is_the_same_base_as_its_dense_model(tmp_path, ids):
     dense = tmp_path / "mistral"
     tiny_models.build("mistral", dense, seed=4)
     moe = _upcycle(dense, tmp_path / "upcycled", noise=0.3, gen=torch.Generator().manual_seed(1))
-    _logits(moe, ids)  # transformers loads it as a Mixtral
+    tiny_models.logits(moe, ids)  # transformers loads it as a Mixtral
     c = readable_fp.compare(dense, moe, n_tokens=N_TOKENS, progress=False)
     print(f"\n[ICS] mistral vs a Mixtral upcycled from it (experts = its FFN + 30% noise): {c.ics:.2f} "
           f"({' '.join(f'{t.term}@{t.layer_a}={t.ics:.1f}' for t in c.terms)}); verdict {c.verdict}")

@@ -16,7 +16,6 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import readable_fp
 
 import tiny_models
 
@@ -72,7 +71,6 @@ def _attack(sd: dict, cfg, gen: torch.Generator) -> dict:
 
 @pytest.mark.parametrize("model_type", ["phi", "cohere"])
 def test_parallel_block_attacks_keep_the_fingerprint(model_type, tmp_path):
-    from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
     logging.set_verbosity_error()
@@ -85,13 +83,4 @@ def test_parallel_block_attacks_keep_the_fingerprint(model_type, tmp_path):
     save_file({k: v.contiguous() for k, v in _attack(sd, model.config, torch.Generator().manual_seed(0)).items()},
               str(dst / "model.safetensors"), metadata={"format": "pt"})
     ids = torch.randint(2, tiny_models.VOCAB, (2, 10), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)(ids).logits
-        got = AutoModelForCausalLM.from_pretrained(dst, dtype=torch.float32)(ids).logits
-    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-    c = readable_fp.compare(src, dst, n_tokens=256, layers="all", progress=False)
-    print(f"\n[ICS] {model_type} vs its residual/kv-group/FFN-permuted copy: {c.ics:.4f}")
-    assert c.ics >= 99.9
-    other = tmp_path / "other"
-    tiny_models.build(model_type, other, seed=8)
-    assert readable_fp.compare(src, other, n_tokens=256, layers="all", progress=False).ics < 20
+    tiny_models.assert_attack_survived(model_type, src, dst, ids, "its residual/kv-group/FFN-permuted copy", 256)

@@ -232,3 +232,28 @@ def build(model_type: str, directory: str | Path, seed: int = 1):
     model.save_pretrained(directory)
     write_tokenizer(directory, VOCAB)
     return model
+
+
+def logits(directory: str | Path, ids: torch.Tensor) -> torch.Tensor:
+    """transformers' own logits for `ids`: the proof that an attack preserved the function."""
+    from transformers import AutoModelForCausalLM
+
+    m = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32).eval()
+    with torch.no_grad():
+        return m(ids).logits
+
+
+def assert_attack_survived(model_type: str, src: Path, attacked: Path, ids: torch.Tensor, label: str,
+                           n_tokens: int, atol: float = 1e-5) -> None:
+    """Same logits, ICS >= 99.9 against the original, and an unrelated seed of the type < 20."""
+    import readable_fp
+
+    torch.testing.assert_close(logits(attacked, ids), logits(src, ids), rtol=1e-4, atol=atol)
+    c = readable_fp.compare(src, attacked, n_tokens=n_tokens, layers="all", progress=False)
+    print(f"\n[ICS] {model_type} vs {label}: {c.ics:.4f}")
+    assert c.ics >= 99.9
+    other = Path(attacked).parent / f"{model_type}-unrelated"
+    build(model_type, other, seed=11)
+    u = readable_fp.compare(src, other, n_tokens=n_tokens, layers="all", progress=False)
+    print(f"[ICS] {model_type} vs an unrelated seed: {u.ics:.2f}")
+    assert u.ics < 20
