@@ -10,6 +10,7 @@ from scipy import stats
 
 from readable_fp import api, bundled
 from readable_fp import null as nulls
+from readable_fp import null_add
 from readable_fp.cli import main
 from readable_fp.compare import match_layers
 from readable_fp.errors import FingerprintError
@@ -133,7 +134,7 @@ def test_compare_reports_the_verdict(tiny, capsys):
 def test_null_add_pairs_members_and_refuses_related_models(tiny, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("READABLE_FP_HOME", str(tmp_path))
     shipped = len(nulls.load().pairs)
-    pairs = nulls.add([str(tiny / "seed1"), str(tiny / "seed2")], progress=False, with_bundled=False)
+    pairs = null_add.add([str(tiny / "seed1"), str(tiny / "seed2")], progress=False, with_bundled=False)
     assert [(p.a, p.b) for p in pairs] == [("seed2", "seed1")] and abs(pairs[0].ics) < 20
     assert len(nulls.load().pairs) == shipped + 1
     assert sorted(f.name for f in (tmp_path / "null-members").iterdir()) == [
@@ -141,11 +142,11 @@ def test_null_add_pairs_members_and_refuses_related_models(tiny, tmp_path, monke
     before = (tmp_path / "null.json").read_bytes()
     # seed0 is fine on its own, but 'copy' shares seed0's base: nothing at all is written
     with pytest.raises(FingerprintError, match="look related"):
-        nulls.add([str(tiny / "seed0"), str(tiny / "copy")], progress=False, with_bundled=False)
+        null_add.add([str(tiny / "seed0"), str(tiny / "copy")], progress=False, with_bundled=False)
     assert (tmp_path / "null.json").read_bytes() == before
     assert len(list((tmp_path / "null-members").iterdir())) == 2
     with pytest.raises(FingerprintError, match="already in the null"):
-        nulls.add([str(tiny / "seed1")], progress=False, with_bundled=False)
+        null_add.add([str(tiny / "seed1")], progress=False, with_bundled=False)
     # the command line: one-line error, non-zero exit
     assert main(["null", "add", str(tiny / "copy"), str(tiny / "seed0"), "--no-progress"]) == 2
     err = capsys.readouterr().err
