@@ -27,18 +27,24 @@ def _is_invariants_file(p: Path) -> bool:
     return FILE_KIND.encode() in head
 
 
-def open_model(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
+def open_model(ref: Model, base: Model | None = None, progress: bool = True,
+               allow_full_download: bool = False) -> Checkpoint | Invariants:
     """See `_open`; also records how long opening took, for the report."""
     t0 = time.perf_counter()
-    m = _open(ref, base)
+    m = _open(ref, base, progress, allow_full_download)
     if isinstance(m, Checkpoint) and not hasattr(m, "open_seconds"):
         m.open_seconds = time.perf_counter() - t0
     return m
 
 
-def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
-    """A local HF directory, a .gguf file, a PEFT LoRA directory, a Hub repo id, or an
+def _open(ref: Model, base: Model | None = None, progress: bool = True,
+          allow_full_download: bool = False) -> Checkpoint | Invariants:
+    """A local HF directory, a .gguf file, a PEFT LoRA directory, a Hub reference, or an
     invariants file -> a lazily read `Checkpoint` (or the loaded `Invariants`).
+
+    A Hub reference (ORG/NAME[@REVISION] that is not a local path, or hf://ORG/NAME[@REVISION][/PATH])
+    is read by HTTP range requests (`readable_fp.formats.hub`); its pickled .bin weights are
+    downloaded whole only with `allow_full_download`.
 
     Folders in other layouts are read too: Mistral's native one (params.json and
     consolidated.safetensors, no config.json or no Hugging Face weights beside them) and the
@@ -51,14 +57,16 @@ def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
         return ref
     s = os.fspath(ref)
     p = Path(s).expanduser()
+    from .formats.hub import looks_like_repo_id
+    if s.startswith("hf://") or (not p.exists() and looks_like_repo_id(s) and not s.startswith((".", "/", "~"))):
+        from .formats.hub import open_repo
+        m = open_repo(s, progress, allow_full_download)
+        return m if isinstance(m, Checkpoint) else _open(m, base, progress, allow_full_download)  # a LoRA folder
     if not p.exists():
-        from .formats.hub import looks_like_repo_id, open_repo
-        if looks_like_repo_id(s) and not s.startswith((".", "/", "~")):
-            return open_repo(s)
         raise FingerprintError(f"{s}: no such file or directory")
     if p.is_dir():
         if (p / "adapter_config.json").is_file():
-            return _open_lora(p, base)
+            return _open_lora(p, base, progress, allow_full_download)
         from .formats import mistral_native
         native = mistral_native.is_native(p)
         if (p / "config.json").is_file() and not (native and not mistral_native.has_hf_weights(p)):
@@ -67,7 +75,7 @@ def _open(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
         if native:
             return mistral_native.open_native(p)
         if (p / "modules.json").is_file():
-            return _open(_sentence_transformer(p), base)
+            return _open(_sentence_transformer(p), base, progress, allow_full_download)
         single = sorted(p.glob("*.gguf")) or sorted(p.glob("*.onnx"))
         if len(single) == 1:
             return open_model(model_file(p, single[0].name))
@@ -118,28 +126,30 @@ def _sentence_transformer(directory: Path) -> Path:
     return directory / rel
 
 
-def _open_lora(directory: Path, base: Model | None):
+def _open_lora(directory: Path, base: Model | None, progress: bool, allow_full_download: bool):
     from .formats.peft_adapter import LoraCheckpoint
     if base is None:
         base = read_json(directory, "adapter_config.json").get("base_model_name_or_path")
         if not base or not isinstance(base, str):
             raise FingerprintError(f"{directory}: the adapter config names no base model; pass one with --base")
-    base_ckpt = open_model(base)
+    base_ckpt = open_model(base, progress=progress, allow_full_download=allow_full_download)
     if not isinstance(base_ckpt, Checkpoint):
         raise FingerprintError(f"{directory}: the LoRA base must be a model, not an invariants file")
     return LoraCheckpoint(directory, base_ckpt)
 
 
-def load(ref: Model, base: Model | None = None) -> Checkpoint | Invariants:
+def load(ref: Model, base: Model | None = None, allow_full_download: bool = False) -> Checkpoint | Invariants:
     """Open a model reference without reading any weights yet (see `open_model`)."""
-    return open_model(ref, base)
+    return open_model(ref, base, allow_full_download=allow_full_download)
 
 
 def invariants(model: Model, n_tokens: int | None = None, layers=None, base: Model | None = None,
-               progress: bool = True) -> Invariants:
+               progress: bool = True, allow_full_download: bool = False) -> Invariants:
     """The invariant terms of one model, with its own probe tokens (a standalone fingerprint).
-    Default n_tokens: DEFAULT_TOKENS, or ALL_LAYERS_TOKENS with layers="all"."""
-    m = open_model(model, base)
+    Default n_tokens: DEFAULT_TOKENS, or ALL_LAYERS_TOKENS with layers="all".
+    `allow_full_download`: a Hub repo whose weights are pickled .bin files (which cannot be read
+    by range) is downloaded whole instead of refused."""
+    m = open_model(model, base, progress, allow_full_download)
     if isinstance(m, Invariants):
         return m
     return compute(m, n_tokens=_tokens(n_tokens, layers), layers=layers, progress=progress)
@@ -154,18 +164,20 @@ def _tokens(n_tokens: int | None, layers) -> int:
 
 
 def latent(model: Model, encoder=None, n_tokens: int | None = None, base: Model | None = None,
-           progress: bool = True):
+           progress: bool = True, allow_full_download: bool = False):
     """A model's 512-dim float32 latent (the input of the dog renderers): its standalone
     invariants of the last two layers, through `encoder` (a name of `readable_fp.encoder.NAMES`,
     a weights path, an `Encoder`, or None for the one the shipped held-out metrics favour)."""
     from . import encoder as enc
 
     e = encoder if isinstance(encoder, enc.Encoder) else enc.get(encoder)  # a bad name fails before any reading
-    return e.encode(invariants(model, n_tokens=n_tokens, base=base, progress=progress))
+    return e.encode(invariants(model, n_tokens=n_tokens, base=base, progress=progress,
+                               allow_full_download=allow_full_download))
 
 
 def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a: Model | None = None,
-            base_b: Model | None = None, progress: bool = True, null=None) -> Comparison:
+            base_b: Model | None = None, progress: bool = True, null=None,
+            allow_full_download: bool = False) -> Comparison:
     """How strongly two models share a base: ICS (0-100, overall and per term and layer), and a
     z-score, p-value and verdict against the null distribution of independent pairs.
 
@@ -181,7 +193,8 @@ def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a
     match = nulls.mode_of(layers) == "all"
     n_tokens = _tokens(n_tokens, layers)
     nl = None if null is False else null if isinstance(null, nulls.Null) else nulls.load(null)  # a bad file fails first
-    ma, mb = open_model(a, base_a), open_model(b, base_b)
+    ma = open_model(a, base_a, progress, allow_full_download)
+    mb = open_model(b, base_b, progress, allow_full_download)
     if isinstance(ma, Checkpoint) and isinstance(mb, Checkpoint):
         by_id = ma.vocab is None or mb.vocab is None
         probes = choose_probes([probe_ids(ma, by_id), probe_ids(mb, by_id)], n_tokens)

@@ -26,6 +26,12 @@ def _add_reading_options(p: argparse.ArgumentParser, layers: bool = True) -> Non
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _add_hub_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-full-download", action="store_true",
+                   help="for a Hub repo whose weights are pickled .bin files (which cannot be read by range): "
+                        "download the files the terms read, whole (refused otherwise)")
+
+
 def _add_renderer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", default=None, metavar="NAME",
                    help="trained, random-projection, mean-pool, or a .safetensors path "
@@ -47,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Human-readable fingerprints of language models, computed from their weights alone. "
                     "MODEL is a local Hugging Face directory (safetensors, sharded, or pytorch_model*.bin; quantised "
                     "with bitsandbytes, GPTQ, AWQ, compressed-tensors, FP8, MLX or MXFP4 too), "
-                    "a .gguf file, an .onnx export, a PEFT LoRA adapter directory, a Hub repo id, or a saved invariants file.")
+                    "a .gguf file, an .onnx export, a PEFT LoRA adapter directory, a saved invariants file, or a "
+                    "Hugging Face Hub model: ORG/NAME[@REVISION] or hf://ORG/NAME[@REVISION][/FOLDER or /FILE.gguf], read "
+                    "by HTTP range requests (only the bytes the terms use; cached in $READABLE_FP_CACHE).")
     ap.add_argument("--version", action="version", version=f"readable-fp {__version__}")
     ap.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,12 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "the similarity and the verdict under them")
     _add_renderer_options(c)
     _add_reading_options(c)
+    _add_hub_options(c)
 
     i = sub.add_parser("invariants", help="save a model's invariant terms to a private file")
     i.add_argument("model", metavar="MODEL")
     i.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors file")
     i.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
     _add_reading_options(i)
+    _add_hub_options(i)
     la = sub.add_parser("latent", help="the 512-dim latent vector of a model (or a saved invariants file), as JSON")
     la.add_argument("model", metavar="MODEL")
     la.add_argument("--encoder", default=None, metavar="NAME",
@@ -78,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("-o", "--output", metavar="FILE", help="write the JSON here instead of printing it")
     la.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
     _add_reading_options(la, layers=False)  # the encoder reads the last two layers
+    _add_hub_options(la)
     f = sub.add_parser("fingerprint", help="the dog, its latent and a record of how it was made, written into a folder")
     f.add_argument("model", metavar="MODEL")
     f.add_argument("-o", "--output", required=True, metavar="DIR",
@@ -87,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
     _add_renderer_options(f)
     _add_reading_options(f, layers=False)
+    _add_hub_options(f)
 
     cd = sub.add_parser("card", help="print a model-card section (the dog, the method, how to verify); "
                                      "--write puts it into a README")
@@ -100,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--base", help="base model if MODEL is a LoRA adapter (overrides its config)")
     _add_renderer_options(cd)
     _add_reading_options(cd, layers=False)
+    _add_hub_options(cd)
 
     ap_ = sub.add_parser("app", help="start the web UI (Gradio) on this machine")
     ap_.add_argument("--host", default=None, help="address to listen on (default $GRADIO_SERVER_NAME or 127.0.0.1)")
@@ -192,7 +205,8 @@ def _latent(args, progress: bool) -> int:
     if args.output:
         check_output(args.output, [args.model, args.base])  # a bad name or path fails before the model is read
     enc = encoder.get(args.encoder)
-    z = api.latent(args.model, enc, n_tokens=args.tokens, base=args.base, progress=progress)
+    z = api.latent(args.model, enc, n_tokens=args.tokens, base=args.base, progress=progress,
+                   allow_full_download=args.allow_full_download)
     text = json.dumps({"encoder": enc.name, "latent": [float(v) for v in z]}) + "\n"
     if args.output:
         write_bytes(args.output, text.encode())
@@ -203,10 +217,10 @@ def _latent(args, progress: bool) -> int:
 
 
 def _null(args) -> int:
-    from . import null
+    from . import null, null_add
 
     if args.null_command == "add":
-        pairs = null.add(args.models, group=args.group, progress=not args.no_progress)
+        pairs = null_add.add(args.models, group=args.group, progress=not args.no_progress)
         for p in pairs:
             print(f"added: {p.a} vs {p.b}  ICS {p.ics:.2f}  ({p.n_tokens} probe tokens)")
         print(f"wrote {null.user_dir() / 'null.json'}")
@@ -235,7 +249,8 @@ def _fingerprint(args, progress: bool) -> int:
 
     for name in OUTPUTS + (PRIVATE,):
         not_an_input(Path(args.output) / name, [args.model, args.base, args.renderer])
-    fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress)
+    fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress,
+                     allow_full_download=args.allow_full_download)
     written = fp.save(args.output, save_invariants=args.save_invariants)
     print(f"wrote {args.output}: {', '.join(p.name for p in written)}"
           + ("  (invariants.safetensors is private: do not publish it)" if args.save_invariants else ""))
@@ -254,7 +269,8 @@ def _card(args, progress: bool) -> int:
         check(args.write)  # a card that cannot take the section fails before any reading
     image = Path(args.image) if args.image else (Path(args.write).parent if args.write else Path(".")) / "fingerprint.png"
     check_output(str(image), inputs)
-    fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress)
+    fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress,
+                     allow_full_download=args.allow_full_download)
     card_dir = Path(args.write).resolve().parent if args.write else Path.cwd()
     rel = os.path.relpath(image.resolve(), card_dir)
     text = section(fp.record, Path(rel).as_posix(), args.ref or args.model)
@@ -276,8 +292,10 @@ def _compare_image(args, res, progress: bool) -> None:
 
     # The dogs are the models' standalone fingerprints (own probe tokens), the same ones
     # `readable-fp fingerprint` publishes, not the pairwise comparison's shared probes: read again.
-    fa = fingerprint(args.model_a, args.encoder, args.renderer, base=args.base_a, progress=progress)
-    fb = fingerprint(args.model_b, args.encoder, args.renderer, base=args.base_b, progress=progress)
+    fa = fingerprint(args.model_a, args.encoder, args.renderer, base=args.base_a, progress=progress,
+                     allow_full_download=args.allow_full_download)
+    fb = fingerprint(args.model_b, args.encoder, args.renderer, base=args.base_b, progress=progress,
+                     allow_full_download=args.allow_full_download)
     lines = [f"ICS {res.ics:.2f} / 100 ({res.n_tokens} probe tokens): "
              + ", ".join(f"{t.term}@{t.layer_a} {t.ics:.1f}" for t in res.terms[:6])]
     lines.append(res.calibration.line() if res.calibration else "verdict: none (no null for this layer choice)")
@@ -319,7 +337,8 @@ def _run(args) -> int:
             from .atomic import not_an_input
             not_an_input(Path(args.image) / "comparison.png", [args.model_a, args.model_b, args.base_a, args.base_b])
         res = api.compare(args.model_a, args.model_b, n_tokens=args.tokens, layers=args.layers,
-                          base_a=args.base_a, base_b=args.base_b, progress=progress, null=args.null)
+                          base_a=args.base_a, base_b=args.base_b, progress=progress, null=args.null,
+                          allow_full_download=args.allow_full_download)
         if args.image:
             _compare_image(args, res, progress)
         print(res.to_json() if args.json else res.table())
@@ -333,7 +352,8 @@ def _run(args) -> int:
     if args.command == "invariants":
         out = args.output
         check_output(out, [args.model, args.base])
-        inv = api.invariants(args.model, n_tokens=args.tokens, layers=args.layers, base=args.base, progress=progress)
+        inv = api.invariants(args.model, n_tokens=args.tokens, layers=args.layers, base=args.base, progress=progress,
+                             allow_full_download=args.allow_full_download)
         inv.save(out)
         print(f"wrote {out}: {len(inv.probes)} probe tokens, layers {inv.layers} of {inv.n_layers}, "
               f"{len(inv.terms)} terms (private: do not publish)")

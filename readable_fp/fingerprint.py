@@ -98,7 +98,7 @@ class Fingerprint:
 
 
 def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, n_tokens: int | None = None,
-                base=None, progress: bool = True) -> Fingerprint:
+                base=None, progress: bool = True, allow_full_download: bool = False) -> Fingerprint:
     """The public fingerprint of `model` (any reference `readable_fp.compare` accepts): its
     standalone invariants (own probe tokens, last two layers), the encoder's latent, the dog."""
     from . import api
@@ -108,7 +108,7 @@ def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, 
     e = encoder if isinstance(encoder, enc.Encoder) else enc.get(encoder)  # bad names fail before reading
     if renderer not in (None, VECTOR) and not Path(renderer).is_file():
         raise FingerprintError(f"renderer '{renderer}': use '{VECTOR}' or the path of a StyleGAN2 .safetensors generator")
-    inv = api.invariants(model, n_tokens=n_tokens, base=base, progress=progress)
+    inv = api.invariants(model, n_tokens=n_tokens, base=base, progress=progress, allow_full_download=allow_full_download)
     z = e.encode(inv)
     png, svg = render(z, renderer)
     info = dict(inv.info)
@@ -120,7 +120,9 @@ def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, 
                   "bytes_read": info.get("bytes_read"), "n_layers": inv.n_layers, "layers": inv.layers,
                   "probe_tokens": len(inv.probes),
                   # a hybrid's terms come from its attention layers only; a mixture's FFN term sums its experts
-                  **{k: info[k] for k in ("attention_layers", "experts") if k in info}},
+                  **{k: info[k] for k in ("attention_layers", "experts") if k in info},
+                  # read from the Hub: repo, revision, the commit it resolved to, and what this run downloaded
+                  **({"hub": info["hub"]} if "hub" in info else {})},
         "encoder": {"name": e.name, **({"weights_sha256": file_sha256(weights)} if weights else {}),
                     **({"seed": e.SEED} if hasattr(e, "SEED") else {})},
         "renderer": renderer_record(renderer),

@@ -91,7 +91,9 @@ class Invariants:
         return Invariants(list(probes), self.layers, self.n_layers, terms, self.info)
 
 
-_UNSAVED_INFO = ("seconds",)
+# Timings and download counts differ from run to run (a second run downloads nothing); the
+# Hub's commit goes too, so a model read from the Hub saves the same file as a local copy of it.
+_UNSAVED_INFO = ("seconds", "hub")
 _ST_DTYPES = {torch.float16: "F16", torch.float32: "F32", torch.int64: "I64"}
 
 
@@ -232,6 +234,8 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
             "tensors": dict(ckpt.stats.tensors), "storage": dict(ckpt.stats.storage)}
     if experts:
         info["experts"] = experts
+    if getattr(ckpt, "hub", None) is not None:  # read from the Hub: the commit, and what this run downloaded
+        info["hub"] = ckpt.hub.record()
     if len(lm.attention_layers) < lm.n_layers:  # a hybrid: the encoder's "last two layers" are among these
         info["attention_layers"] = list(lm.attention_layers)
     return Invariants(probes, chosen, lm.n_layers, terms, info)

@@ -4,8 +4,8 @@ A folder's own files (config.json, weights, tokenizer files) and the paths it na
 entries, ONNX external data, quantisation side files) must resolve inside the folder: absolute
 paths, `..` and symlinks that lead elsewhere are refused, and so are FIFOs, devices and
 directories, which would hang a read or stream without end. One layout is inside by design:
-Hugging Face's cache, where a snapshot folder `<repo>/snapshots/<revision>/` holds symlinks into
-the same repo's `<repo>/blobs/`.
+Hugging Face's cache, where a snapshot folder `models--<org>--<name>/snapshots/<revision>/` (and its
+subfolders) holds symlinks into the same repo's `blobs/`.
 """
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from .errors import FingerprintError
 def _roots(directory: Path) -> list[Path]:
     d = directory.resolve()
     roots = [d]
-    if d.parent.name == "snapshots":  # huggingface_hub's cache: snapshots/<rev>/<file> -> ../../blobs/<hash>
-        roots.append(d.parent.parent / "blobs")
+    for up in d.parents:  # huggingface_hub's cache: snapshots/<rev>/[<folder>/]<file> -> <repo>/blobs/<hash>
+        if up.name == "snapshots" and up.parent.name.startswith("models--"):
+            roots.append(up.parent / "blobs")
+            break
     return roots
 
 

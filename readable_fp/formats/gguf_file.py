@@ -17,27 +17,35 @@ import torch
 
 from ..checkpoint import Checkpoint, Vocab
 from ..errors import FingerprintError
+from .byte_ranges import ByteSource, LocalFile, read
 
 # GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
 _NORMAL = 1
 _STYLE = {"gpt2": "byte_bpe", "llama": "sentencepiece", "bert": "sentencepiece", "t5": "sentencepiece"}
 # GGUF metadata value types -> struct format (8 string, 9 array are handled apart)
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_HEADER_STEP = 64 << 10
 _NP = {0: np.uint8, 1: np.int8, 2: np.uint16, 3: np.int16, 4: np.uint32, 5: np.int32, 6: np.float32,
        7: np.bool_, 10: np.uint64, 11: np.int64, 12: np.float64}
 
 
 class _Header:
-    """Sequential reader over the file's bytes; every overrun means the file is truncated."""
+    """Sequential reader over the file's first bytes, fetched as the parse goes (a remote file's
+    header is read past its end by at most a sixteenth or `_HEADER_STEP`); an overrun means the
+    file is truncated."""
 
-    def __init__(self, buf: memoryview) -> None:
-        self.buf, self.pos = buf, 0
+    def __init__(self, src: ByteSource) -> None:
+        self.src, self.buf, self.pos = src, bytearray(), 0
 
-    def take(self, n: int) -> memoryview:
-        if self.pos + n > len(self.buf):
-            raise EOFError
-        out = self.buf[self.pos:self.pos + n]
-        self.pos += n
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.buf):
+            if end > self.src.size:
+                raise EOFError
+            grow = max(_HEADER_STEP, len(self.buf) // 16)
+            self.buf += read(self.src, len(self.buf), min(self.src.size, max(end, len(self.buf) + grow)))
+        out = bytes(self.buf[self.pos:end])
+        self.pos = end
         return out
 
     def unpack(self, fmt: str):
@@ -63,11 +71,9 @@ class _Header:
         raise ValueError(f"unknown metadata value type {vtype}")
 
 
-def parse_header(path: str) -> tuple[dict, dict[str, tuple[tuple[int, ...], int, int]]]:
+def parse_header(src: ByteSource) -> tuple[dict, dict[str, tuple[tuple[int, ...], int, int]]]:
     """-> (metadata, {tensor name: (Hugging Face shape, ggml type id, absolute data offset)})."""
-    with open(path, "rb") as f:
-        mm = np.memmap(f, dtype=np.uint8, mode="r") if os.fstat(f.fileno()).st_size else np.zeros(0, np.uint8)
-    h = _Header(memoryview(mm))
+    h = _Header(src)
     if bytes(h.take(4)) != b"GGUF":
         raise ValueError("no GGUF magic number")
     version = h.unpack("I")
@@ -91,17 +97,20 @@ def parse_header(path: str) -> tuple[dict, dict[str, tuple[tuple[int, ...], int,
 class GGUFCheckpoint(Checkpoint):
     fmt = "gguf"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | ByteSource, source: str | None = None) -> None:
+        """`path`: a .gguf file, or a `ByteSource` (a Hub file read by range)."""
         super().__init__()
         from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-        self.source = str(path)
+        self._src = LocalFile(path) if isinstance(path, (str, os.PathLike)) else path
+        self.source = source or self._src.name
+        path = self._src.name
         try:
-            meta, tensors = parse_header(str(path))
+            meta, tensors = parse_header(self._src)
         except (EOFError, ValueError, UnicodeDecodeError, struct.error) as e:
             why = "truncated: the file ends inside its header" if isinstance(e, EOFError) else str(e)
             raise FingerprintError(f"{path}: unreadable GGUF file ({why})") from None
-        size = os.path.getsize(path)
+        size = self._src.size
         self._tensors: dict[str, tuple[tuple[int, ...], object, int, int]] = {}
         for name, (shape, qtype, offset) in tensors.items():
             try:
@@ -147,7 +156,6 @@ class GGUFCheckpoint(Checkpoint):
             types = meta.get("tokenizer.ggml.token_type") or [_NORMAL] * len(tokens)
             style = _STYLE.get(meta.get("tokenizer.ggml.model"), "plain")
             self.vocab = Vocab(list(tokens), [t == _NORMAL for t in types], style)
-        self._path = str(path)
 
     def names(self):
         return list(self._tensors)
@@ -166,15 +174,18 @@ class GGUFCheckpoint(Checkpoint):
         from gguf import quants
 
         shape, qt, offset, row_bytes = self._tensors[name]
-        # one memmap row per index of the first axis (a 3-D expert stack: one expert per row), so
-        # `rows` select along the first axis whatever the rank; dequantising a row of several
-        # matrix rows is exact, each matrix row being whole blocks
+        # one "row" per index of the first axis (a 3-D expert stack: one expert per row), so `rows`
+        # select along the first axis whatever the rank; dequantising a row of several matrix rows
+        # is exact, each matrix row being whole blocks
         lead, per = (shape[0], int(np.prod(shape[1:-1], dtype=np.int64))) if len(shape) > 1 else (1, 1)
-        data = np.memmap(self._path, dtype=np.uint8, mode="r", offset=offset, shape=(lead, per * row_bytes))
-        if rows is not None:
-            data = data[np.asarray(rows, dtype=np.int64)]
+        size = per * row_bytes
+        wanted = range(lead) if rows is None else [int(r) for r in rows]
+        if rows is None:
+            raw = read(self._src, offset, offset + lead * size)
+        else:
             shape = (len(rows),) + shape[1:]
-        data = np.array(data)  # copy out of the map: only these bytes stay in memory
+            raw = b"".join(self._src.read_many([(offset + r * size, offset + (r + 1) * size) for r in wanted]))
+        data = np.frombuffer(raw, dtype=np.uint8).reshape(len(wanted), size)
         try:
             arr = quants.dequantize(data, qt)
         except NotImplementedError:

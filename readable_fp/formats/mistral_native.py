@@ -78,16 +78,18 @@ def config_from_params(params, source: str) -> dict:
     return cfg
 
 
-def open_native(directory: Path):
+def open_native(directory: Path, files: list[str] | None = None, open_file=None, source: str | None = None):
+    """`files`/`open_file`/`source`: the Hub reader's (weights read by range), else the folder's own."""
     from .safetensors_dir import HFDirCheckpoint
 
     d = Path(directory)
     params = read_json(d, "params.json", "config")
-    cfg = config_from_params(params, str(d))
-    files = weight_files(d)
-    for f in files:
-        model_file(d, f)  # a regular file inside the folder
-    ckpt = HFDirCheckpoint(d, config=cfg, weight_files=files)
+    cfg = config_from_params(params, source or str(d))
+    if files is None:
+        files = weight_files(d)
+        for f in files:
+            model_file(d, f)  # a regular file inside the folder
+    ckpt = HFDirCheckpoint(d, open_file=open_file, source=source, config=cfg, weight_files=files)
     vocab = native_vocab(d)
     if vocab is not None:
         ckpt.vocab = vocab

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -53,14 +53,15 @@ def read_config(directory: Path) -> dict:
 class HFDirCheckpoint(Checkpoint):
     """A local directory with config.json and safetensors or pytorch_model*.bin weights.
 
-    `fetch(filename) -> local path` is called before a weight file is first opened; the Hub
-    reader uses it to download only the shards that hold the tensors actually read.
+    `open_file(filename) -> WeightFile` opens a weight file when a tensor of it is first needed
+    (default: the local file); the Hub reader passes one that reads the file by byte ranges, so
+    only the shards holding tensors actually read are touched, and only those tensors' bytes.
     Other layouts of the same files reuse the reader: `config` is a config built from another
     file (Mistral's params.json) instead of config.json, and `weight_files` the only weight
     files to read (`consolidated.safetensors`) instead of looking for Hugging Face's names.
     """
 
-    def __init__(self, directory: str | os.PathLike, fetch: Callable[[str], str] | None = None,
+    def __init__(self, directory: str | os.PathLike, open_file: Callable[[str], "WeightFile"] | None = None,
                  source: str | None = None, config: dict | None = None,
                  weight_files: Sequence[str] | None = None) -> None:
         super().__init__()
@@ -68,10 +69,9 @@ class HFDirCheckpoint(Checkpoint):
         self.source = source or str(directory)
         self.config = read_config(self.dir) if config is None else config
         self._weight_files = list(weight_files) if weight_files is not None else None
-        self._fetch = fetch
+        self._open_file = open_file or (lambda fname: open_local(self._path(fname), fname))
         self._where: dict[str, str] = {}  # tensor name -> weight file name
-        self._handles: dict[str, tuple[str, list[str]]] = {}  # safetensors file -> (path, tensor names)
-        self._bin: dict[str, dict[str, torch.Tensor]] = {}
+        self._files: dict[str, WeightFile] = {}  # weight file name -> its opened reader
         self._meta: dict[str, tuple[tuple[int, ...], str]] = {}
         self._index_weights()
         self._stored = quant.plan(self.config, self.dir, list(self._where), self, self.source)
@@ -118,35 +118,16 @@ class HFDirCheckpoint(Checkpoint):
 
     def _path(self, fname: str) -> str:
         p = model_file(self.dir, fname)
-        if p is None and self._fetch is not None:
-            return self._fetch(fname)
         if p is None:
             raise FingerprintError(f"{self.source}: weight file '{fname}' named in the index is missing")
         return str(p)
 
     def _open(self, fname: str):
         """Open a weight file once and return its tensor names."""
-        if fname in self._handles:
-            return self._handles[fname][1]
-        if fname in self._bin:
-            return self._bin[fname].keys()
-        path = self._path(fname)
-        if fname.endswith(".safetensors"):
-            try:
-                with safe_open(path, framework="pt") as h:
-                    keys = list(h.keys())
-                    for n in keys:
-                        sl = h.get_slice(n)
-                        self._meta[n] = (tuple(sl.get_shape()), sl.get_dtype())
-            except (SafetensorError, OSError, ValueError) as e:
-                raise FingerprintError(f"{path}: unreadable safetensors file ({str(e).splitlines()[0]})") from None
-            self._handles[fname] = (path, keys)
-            return keys
-        sd = load_torch_weights(path)
-        self._bin[fname] = sd
-        for n, t in sd.items():
-            self._meta[n] = (tuple(t.shape), _ST_NAME.get(t.dtype, str(t.dtype).replace("torch.", "")))
-        return sd.keys()
+        if fname not in self._files:
+            f = self._files[fname] = self._open_file(fname)
+            self._meta.update(f.meta)
+        return self._files[fname].meta.keys()
 
     # -- Checkpoint API: logical tensors (quantised weights rebuilt) -----------------------
     def names(self):
@@ -203,30 +184,68 @@ class HFDirCheckpoint(Checkpoint):
 
     def raw(self, name, rows=None):
         fname = self._ensure(name)
-        shape, dtype = self._meta[name]
-        if fname in self._bin:
-            t = self._bin[fname][name]
-            t = t if rows is None else t[torch.as_tensor(list(rows), dtype=torch.long)]
-            self.stats.bytes_read += t.numel() * t.element_size()
-            return t
+        t = self._files[fname].read(name, rows)
+        self.stats.bytes_read += t.numel() * _ST_BYTES.get(self._meta[name][1], 4)
+        return t
+
+
+class WeightFile(Protocol):
+    """One weight file: its tensors' (shape, dtype as safetensors spells it), and reads."""
+
+    meta: dict[str, tuple[tuple[int, ...], str]]
+
+    def read(self, name: str, rows: Sequence[int] | None) -> torch.Tensor: ...  # stored dtype
+
+
+def open_local(path: str, name: str) -> WeightFile:
+    """By the file's name in the model folder: its real path may be a cache blob with no suffix."""
+    return SafetensorsFile(path) if name.endswith(".safetensors") else TorchFile(path)
+
+
+class SafetensorsFile:
+    """Through `safe_open(...).get_slice`: memory-mapped, so only the rows asked for are touched."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.meta = path, {}
+        try:
+            with safe_open(path, framework="pt") as h:
+                for n in h.keys():
+                    sl = h.get_slice(n)
+                    self.meta[n] = (tuple(sl.get_shape()), sl.get_dtype())
+        except (SafetensorError, OSError, ValueError) as e:
+            raise FingerprintError(f"{path}: unreadable safetensors file ({str(e).splitlines()[0]})") from None
+
+    def read(self, name, rows):
+        shape = self.meta[name][0]
         try:
             # Opened per tensor: the memory map (and the pages it touched) goes away with the
             # handle, so peak RSS is one tensor, not every tensor read so far.
-            with safe_open(self._handles[fname][0], framework="pt") as h:
-                t = h.get_tensor(name) if not shape else self._slice(h.get_slice(name), rows, shape)
+            with safe_open(self.path, framework="pt") as h:
+                return h.get_tensor(name) if not shape else _slice(h.get_slice(name), rows, shape)
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise FingerprintError(f"{self.source}: cannot read tensor '{name}' ({str(e).splitlines()[0]})") from None
-        self.stats.bytes_read += t.numel() * _ST_BYTES.get(dtype, 4)
-        return t
+            raise FingerprintError(f"{self.path}: cannot read tensor '{name}' ({str(e).splitlines()[0]})") from None
 
-    @staticmethod
-    def _slice(sl, rows, shape):
-        if rows is None:
-            return sl[:]
-        parts = [sl[a:b] for a, b in _runs(rows)]
-        t = torch.cat(parts) if parts else torch.empty((0,) + tuple(shape[1:]))
-        order = {r: i for i, r in enumerate(sorted(set(rows)))}
-        return t[torch.as_tensor([order[r] for r in rows], dtype=torch.long)]
+
+def _slice(sl, rows, shape):
+    if rows is None:
+        return sl[:]
+    parts = [sl[a:b] for a, b in _runs(rows)]
+    t = torch.cat(parts) if parts else torch.empty((0,) + tuple(shape[1:]))
+    order = {r: i for i, r in enumerate(sorted(set(rows)))}
+    return t[torch.as_tensor([order[r] for r in rows], dtype=torch.long)]
+
+
+class TorchFile:
+    """A pytorch_model*.bin, mapped rather than loaded (`load_torch_weights`)."""
+
+    def __init__(self, path: str) -> None:
+        self.sd = load_torch_weights(path)
+        self.meta = {n: (tuple(t.shape), _ST_NAME.get(t.dtype, str(t.dtype).replace("torch.", "")))
+                     for n, t in self.sd.items()}
+
+    def read(self, name, rows):
+        t = self.sd[name]
+        return t if rows is None else t[torch.as_tensor(list(rows), dtype=torch.long)]
 
 
 def load_torch_weights(path: str) -> dict[str, torch.Tensor]:
