@@ -11,8 +11,23 @@ readers' own) are used as they are, with a nested `text_config` merged over the 
 """
 from __future__ import annotations
 
-from .adapters import first
 from .errors import FingerprintError
+
+MAX_COUNT = 1 << 20  # heads, layers, widths: no real model comes near
+
+
+def first(cfg: dict, *keys: str, default=None):
+    """The first of `keys` the config sets: a count or a width, so a whole number from 1 to MAX_COUNT."""
+    for k in keys:
+        v = cfg.get(k)
+        if v is not None:
+            if type(v) is not int or not 1 <= v <= MAX_COUNT:
+                raise FingerprintError(f"config: {k} is {str(v)[:40]!r}, not a whole number from 1 to {MAX_COUNT}")
+            return v
+    if default is not None:
+        return default
+    raise FingerprintError(f"config has none of {', '.join(keys)}")
+
 
 _COUNTS = ("num_attention_heads", "num_key_value_heads", "num_hidden_layers", "hidden_size", "head_dim",
            "intermediate_size", "vocab_size", "n_head", "n_layer", "n_embd")

@@ -37,6 +37,7 @@ from typing import Callable, Iterator
 import torch
 
 from ..errors import FingerprintError
+from ..model_config import MAX_COUNT, first  # noqa: F401  (adapters import them from here)
 
 
 
@@ -150,22 +151,6 @@ def for_config(cfg: dict, source: str) -> ModuleType:
     archs = cfg.get("architectures") or []
     name = mt or (archs[0] if archs else "unknown")
     raise FingerprintError(f"{source}: unsupported architecture '{name}'{inside}; supported: {', '.join(supported())}")
-
-
-MAX_COUNT = 1 << 20  # heads, layers, widths: no real model comes near
-
-
-def first(cfg: dict, *keys: str, default=None):
-    """The first of `keys` the config sets: a count or a width, so a whole number from 1 to MAX_COUNT."""
-    for k in keys:
-        v = cfg.get(k)
-        if v is not None:
-            if type(v) is not int or not 1 <= v <= MAX_COUNT:
-                raise FingerprintError(f"config: {k} is {str(v)[:40]!r}, not a whole number from 1 to {MAX_COUNT}")
-            return v
-    if default is not None:
-        return default
-    raise FingerprintError(f"config has none of {', '.join(keys)}")
 
 
 class LanguageModel:

@@ -175,11 +175,42 @@ class HubFile:
         except FingerprintError:
             raise
         except Exception as e:
-            from .hub_repo import hub_error
             raise hub_error(e, self.repo_id, f"reading {self.filename}") from None
         if n != b - a:
             raise FingerprintError(f"{self.name}: the download of bytes {a}-{b} ended after {n} bytes")
         return buf
+
+
+def hub_error(e: Exception, repo_id: str, doing: str = "", revision: str | None = None) -> FingerprintError:
+    """One line for whatever huggingface_hub or its HTTP client raised."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    where = f"{repo_id}: {doing}: " if doing else f"{repo_id}: "
+    if isinstance(e, GatedRepoError):
+        return FingerprintError(f"{repo_id} is a gated repo: accept its conditions at {constants.ENDPOINT}/{repo_id} "
+                                "and log in (`hf auth login`, or set HF_TOKEN)")
+    if isinstance(e, RepositoryNotFoundError):
+        return FingerprintError(f"{repo_id}: no such model repo on {constants.ENDPOINT} (if it is private, log in: "
+                                "`hf auth login`, or set HF_TOKEN)")
+    if isinstance(e, RevisionNotFoundError):
+        return FingerprintError(f"{repo_id}: no revision '{revision}' (a branch, tag or commit of the repo)")
+    if isinstance(e, EntryNotFoundError):
+        return FingerprintError(f"{where}the file is not in the repo at this commit")
+    if isinstance(e, OfflineModeIsEnabled):
+        return FingerprintError(f"{where}offline (HF_HUB_OFFLINE is set) and not in the cache")
+    if isinstance(e, HfHubHTTPError):
+        status = e.response.status_code if e.response is not None else "?"
+        return FingerprintError(f"{where}the Hub answered HTTP {status}")
+    import httpx2
+
+    if isinstance(e, httpx2.TransportError):
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return FingerprintError(f"cannot reach the Hub at {constants.ENDPOINT} ({why}); with HF_HUB_OFFLINE=1, "
+                                "models read before come from the cache")
+    why = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return FingerprintError(f"{where}{type(e).__name__}: {why}")
 
 
 def _from(fetched: dict[Range, bytearray], a: int, b: int) -> bytes:
