@@ -5,8 +5,10 @@
 commit.  It serves the routes that ``HfApi.model_info`` and ``hf_hub_download`` use:
 
 - ``GET /api/models/{org}/{name}[/revision/{rev}]``: the model info JSON (id, sha, siblings with sizes, ...);
-- ``HEAD``/``GET /{org}/{name}/resolve/{rev}/{path}``: the file, with the ``X-Repo-Commit``, ``ETag``,
-  ``X-Linked-Etag``/``X-Linked-Size`` headers the client relies on, and single ``Range`` requests (206/416);
+- ``HEAD``/``GET /{org}/{name}/resolve/{rev}/{path}``: the file, with the ``X-Repo-Commit`` and ``ETag``
+  headers the client relies on, and single ``Range`` requests (206/416); for a file over 10 MB (an LFS file), a
+  302 redirect to ``/cdn/{org}/{name}/{sha}/{path}?signature=ok`` (the Hub's signed CDN URL, read without a
+  token) with ``X-Linked-Etag``/``X-Linked-Size``, as the Hub sends them;
 
 and the Hub's error convention (``X-Error-Code``: RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo), which
 `huggingface_hub` turns into its typed exceptions.  It counts the body bytes it sends, so tests can check how much of
@@ -245,8 +247,25 @@ class _Handler(BaseHTTPRequestHandler):
             if not all(map(_safe_part, parts[4:])) or rel not in repo.files:
                 raise _HubError(404, "EntryNotFound", f"{rel} does not exist on \"{parts[3]}\"",
                                 {"X-Repo-Commit": repo.sha})
+            if repo.files[rel][1] > LFS_THRESHOLD:
+                return self._redirect(repo, rel)
             return self._send_file(repo, rel)
+        if len(parts) >= 5 and parts[0] == "cdn" and urlsplit(self.path).query == "signature=ok":
+            repo = self.hub._at_revision(self.hub._repo(f"{parts[1]}/{parts[2]}"), parts[3])
+            rel = "/".join(parts[4:])
+            if all(map(_safe_part, parts[4:])) and rel in repo.files:
+                return self._send_file(repo, rel)
         raise _HubError(404, None, "Not Found")
+
+    def _redirect(self, repo: _Repo, rel: str):
+        """The Hub answers for an LFS file with a redirect to its CDN (a signed URL needing no token),
+        carrying the file's commit, etag and size in headers of its own."""
+        etag = repo.etag(rel)
+        location = f"{self.hub.url}/cdn/{repo.id}/{repo.sha}/{rel}?signature=ok"
+        headers = {"Location": location, "X-Repo-Commit": repo.sha, "ETag": f'"{etag}"', "X-Linked-Etag": f'"{etag}"',
+                   "X-Linked-Size": str(repo.files[rel][1]), "Content-Length": "0"}
+        self._start(302, headers)
+        self._record(302, 0)
 
     # -- responses --------------------------------------------------------------------------------------------
     def _send_error(self, error: _HubError):

@@ -118,6 +118,8 @@ class HubFile:
         self.url = hf_hub_url(repo_id, filename, revision=commit, endpoint=constants.ENDPOINT)
         self.cache = RangeCache(repo_id, commit, filename, size)
         self.transfer = transfer
+        self._target: str | None = None  # where the bytes are: the Hub's redirect target, asked once
+        self._target_lock = threading.Lock()
 
     def read_many(self, ranges: Sequence[Range]) -> list[bytes | bytearray]:
         check_ranges(self, ranges)
@@ -151,16 +153,39 @@ class HubFile:
             with ThreadPoolExecutor(min(WORKERS, len(pieces))) as pool:
                 return dict(zip(pieces, pool.map(lambda p: self._get(p, bar), pieces)))
 
-    def _get(self, piece: Range, bar) -> bytearray:
-        """One range request, streamed into a buffer of the range's size; cached when whole."""
+    def _where(self, stale: str | None = None) -> str:
+        """The URL the bytes come from. An LFS or Xet file's `resolve` URL redirects to a signed CDN
+        URL: asked for once (a HEAD, as hf_hub_download does), so thousands of row reads are not
+        thousands of Hub requests (which the Hub rate-limits). `stale`: a target that stopped
+        answering (its signature expired), to be asked for again."""
+        from huggingface_hub import constants, get_hf_file_metadata
+
+        with self._target_lock:
+            if self._target is None or self._target == stale:
+                try:
+                    meta = get_hf_file_metadata(self.url, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+                except Exception as e:
+                    raise hub_error(e, self.repo_id, f"reading {self.filename}") from None
+                self.transfer.add(0, requests=1)
+                if meta.size is not None and meta.size != self.size:
+                    raise FingerprintError(f"{self.name}: the Hub lists {self.size} bytes but serves {meta.size}")
+                self._target = meta.location or self.url
+            return self._target
+
+    def _get(self, piece: Range, bar, stale: str | None = None) -> bytearray:
+        """One range request, streamed into a buffer of the range's size."""
         from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_stream_backoff
 
         a, b = piece
         buf, n = bytearray(b - a), 0
+        url = self._where(stale)
+        # the token goes to the Hub only, never to the CDN a signed URL points at
+        headers = {**(build_hf_headers() if url == self.url else {}), "Range": f"bytes={a}-{b - 1}"}
         self.transfer.add(0, requests=1)
         try:
-            with http_stream_backoff("GET", self.url, headers={**build_hf_headers(), "Range": f"bytes={a}-{b - 1}"},
-                                     max_retries=3) as r:
+            with http_stream_backoff("GET", url, headers=headers, max_retries=3) as r:
+                if r.status_code in (401, 403) and url != self.url and stale is None:
+                    return self._get(piece, bar, stale=url)
                 hf_raise_for_status(r)
                 if r.status_code != 206 or not r.headers.get("Content-Range", "").startswith(f"bytes {a}-{b - 1}/"):
                     raise FingerprintError(f"{self.name}: the server did not answer the byte-range request with those "
