@@ -110,8 +110,8 @@ class Policy:
         if ref and any(real.is_relative_to(Path(d).expanduser().resolve()) for d in self.local_dirs):
             return str(real)
         if looks_like_repo_id(ref) and not ref.startswith((".", "/", "~")):
-            if self.hub:
-                return ref
+            if self.hub:  # as hf://: a folder of that name beside the server is never what is meant
+                return ref if "://" in ref else "hf://" + ref
             raise FingerprintError(f"{which}this app does not open Hub ids (its operator can allow them: --allow-hub)")
         raise FingerprintError(f"{which}this app opens typed local paths only inside the folders its operator "
                                "allows (--allow-local-paths DIR); upload the model's files instead")
@@ -121,7 +121,7 @@ class Policy:
         if self.local_dirs:
             typed.append("a path inside " + ", ".join(f"`{d}`" for d in self.local_dirs))
         if self.hub:
-            typed.append("a Hub repo id")
+            typed.append("a Hub model (ORG/NAME[@REVISION]: read by range, only the bytes the fingerprint needs)")
         return ("Upload a single `.gguf` or `.onnx` file, or a Hugging Face model's `config.json`, `.safetensors` "
                 "(and `model.safetensors.index.json`) and tokenizer files."
                 + (f" Or type {' or '.join(typed)}." if typed else ""))

@@ -100,6 +100,7 @@ def test_policy_by_text_alone(tmp_path):
     assert p.check(str(tmp_path / "m")) == str((tmp_path / "m").resolve())
     with pytest.raises(FingerprintError, match="--allow-local-paths"):
         p.check(str(tmp_path / ".." / "elsewhere"))
-    assert app.Policy(hub=True).check("org/name") == "org/name"
+    assert app.Policy(hub=True).check("org/name") == "hf://org/name"
+    assert app.Policy(hub=True).check("org/name@v1") == "hf://org/name@v1"
     with pytest.raises(FingerprintError, match="--allow-hub"):
         app.Policy().check("org/name")

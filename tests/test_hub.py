@@ -246,3 +246,17 @@ def test_offline_and_never_read_is_one_line(server, env):
     line = _one_line_error(cli({**env, "HF_HUB_OFFLINE": "1"}, "compare", SHARDED, MINILM))
     assert "offline" in line and "not in the cache" in line
     assert server.requests == []
+
+
+def test_web_ui_reads_hub_models_as_hub_models(hub, repos, tmp_path, monkeypatch):
+    """An allowed Hub id in the web UI is read from the Hub, even with a folder of that name
+    in the server's working directory, and the record beside the dog names the commit."""
+    from readable_fp import app
+
+    decoy = tmp_path / "cwd" / SHARDED
+    shutil.copytree(repos / MINILM, decoy, symlinks=False)
+    monkeypatch.chdir(tmp_path / "cwd")
+    out = app.make_fingerprint(None, SHARDED, [], policy=app.Policy(hub=True), progress=lambda *a, **k: None)
+    error, record = out[0], out[2]
+    assert error == "" and record["model"]["hub"]["commit"] == hub.commit(SHARDED)
+    assert record["model"]["architecture"] != "bert"
