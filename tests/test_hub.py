@@ -23,6 +23,7 @@ from huggingface_hub import constants
 
 from hub_server import LFS_THRESHOLD, HubServer
 from helpers import LLAMA_TINY, save_tiny
+from test_layouts import write_native
 
 TOKEN = "hf_test_token"
 SHARDED = "org/tiny-llama-sharded"
@@ -62,7 +63,29 @@ def repos(tmp_path_factory, smollm2_gguf, minilm_dir) -> Path:
     shutil.copytree(root / SHARDED, root / "org" / "gated-llama")
     _tiny_llama(root / "org" / "bin-only", pickled=True)
     assert not list((root / "org" / "bin-only").glob("*.safetensors"))
+    save_tiny("mistral", root.parent / "mistral-hf", **LLAMA_TINY)
+    write_native(root.parent / "mistral-hf", root / "mistralai" / "tiny-native")
+    _lora(root / SHARDED, root / "org" / "tiny-lora")
+    (root / "org" / "no-weights").mkdir()
+    (root / "org" / "no-weights" / "README.md").write_text("# a model card, and nothing else\n")
     return root
+
+
+def _lora(base: Path, out: Path) -> None:
+    """A PEFT adapter whose config names its base by Hub id, as adapters on the Hub do."""
+    import torch
+    peft = pytest.importorskip("peft")
+    from transformers import AutoModelForCausalLM
+
+    pm = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                             peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "down_proj"]))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, prm in pm.named_parameters():
+            if "lora_" in name:
+                prm.copy_(torch.randn(prm.shape, generator=g) * 0.05)
+    pm.peft_config["default"].base_model_name_or_path = SHARDED
+    pm.save_pretrained(out)
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +218,7 @@ def test_gated_repo_needs_a_token(env, tmp_path):
 @pytest.mark.parametrize("ref, says", [("org/no-such-model", "no such model repo"),
                                        (f"{SHARDED}@v9", "no revision 'v9'"),
                                        ("org/many-ggufs", "holds 2 .gguf files"),
+                                       ("org/no-weights", "no readable weights"),
                                        ("hf://datasets/org/data", "a dataset repo")])
 def test_bad_references_fail_in_one_line(hub, ref, says):
     from readable_fp import api
@@ -260,3 +284,28 @@ def test_web_ui_reads_hub_models_as_hub_models(hub, repos, tmp_path, monkeypatch
     error, record = out[0], out[2]
     assert error == "" and record["model"]["hub"]["commit"] == hub.commit(SHARDED)
     assert record["model"]["architecture"] != "bert"
+
+
+def _same_terms(a, b) -> None:
+    import torch
+    assert a.probes == b.probes and a.layers == b.layers and set(a.terms) == set(b.terms)
+    assert all(torch.equal(a.terms[k], b.terms[k]) for k in a.terms)
+
+
+def test_mistral_native_repo_is_read_by_range(hub, repos):
+    from readable_fp import api
+
+    got = api.invariants("mistralai/tiny-native", progress=False)
+    assert got.info["architecture"] == "mistral_native" and got.info["hub"]["commit"] == hub.commit("mistralai/tiny-native")
+    assert any(r.range_header and "consolidated.safetensors" in r.path for r in hub.requests)
+    _same_terms(api.invariants(repos / "mistralai" / "tiny-native", progress=False), got)
+
+
+def test_lora_repo_with_its_base_on_the_hub(hub, repos):
+    """The adapter is downloaded (it is small); its base, named by Hub id, is read by range."""
+    from readable_fp import api
+
+    got = api.invariants("org/tiny-lora", progress=False)
+    assert got.info["format"].startswith("peft-lora")
+    assert any(r.range_header and SHARDED in r.path for r in hub.requests)
+    _same_terms(api.invariants(repos / "org" / "tiny-lora", base=repos / SHARDED, progress=False), got)

@@ -140,6 +140,7 @@ class HubFile:
 
     def _fetch(self, pieces: list[Range]) -> dict[Range, bytearray]:
         from huggingface_hub import constants
+        from huggingface_hub.utils import are_progress_bars_disabled
 
         if constants.is_offline_mode():
             a, b = pieces[0]
@@ -147,7 +148,7 @@ class HubFile:
                                    f"{self.commit[:12]} are not in the cache")
         total = sum(b - a for a, b in pieces)
         with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {self.filename}", leave=False,
-                  disable=not self.transfer.progress or None) as bar:
+                  disable=True if not self.transfer.progress or are_progress_bars_disabled() else None) as bar:
             if len(pieces) == 1:
                 return {pieces[0]: self._get(pieces[0], bar)}
             with ThreadPoolExecutor(min(WORKERS, len(pieces))) as pool:
