@@ -202,8 +202,10 @@ def test_fingerprint_record_names_repo_commit_and_bytes(hub, tmp_path):
     assert rec["repo"] == SHARDED and rec["revision"] == "main" and rec["commit"] == hub.commit(SHARDED)
     assert rec["bytes_downloaded"] == hub.file_bytes_sent > 0
     assert rec["requests"] >= sum(1 for r in hub.requests if r.range_header) > 0
+    hub.reset()
     again = fingerprint(f"{SHARDED}@{hub.commit(SHARDED)}", progress=False)  # a commit pinned: the cache answers
     assert again.record["model"]["hub"]["bytes_downloaded"] == 0 and again.png == fp.png
+    assert [r for r in hub.requests if SHARDED in r.path] == []  # not even the revision: a commit never changes
 
 
 def test_gated_repo_needs_a_token(env, tmp_path):

@@ -41,6 +41,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("READABLE_FP_CACHE") or Path.home() / ".cache" / "readable-fp") / "hub"
 
 
+def safe_name(name: str) -> str:
+    """A revision or file name as one path component: '/' quoted, and never '.' or '..'."""
+    return "_" + quote(name, safe="")
+
+
 @dataclass
 class Transfer:
     """What one opened repo cost over the network, and the bridging budget it has left."""
@@ -62,7 +67,7 @@ class RangeCache:
     it holds, merged and sorted) for one file at one commit."""
 
     def __init__(self, repo_id: str, commit: str, filename: str, size: int) -> None:
-        self.dir = cache_root() / ("models--" + repo_id.replace("/", "--")) / commit / quote(filename, safe="")
+        self.dir = cache_root() / ("models--" + repo_id.replace("/", "--")) / commit / safe_name(filename)
         self.size = size
         try:
             self.spans = [tuple(r) for r in json.loads((self.dir / "ranges.json").read_text())]

@@ -4,7 +4,8 @@
 machine without network learns it at once) and remembers the answer under
 `$READABLE_FP_CACHE/hub/<repo>/`: `refs/<revision>` names the commit, `<commit>/files.json` its
 files. With `HF_HUB_OFFLINE=1` the answer comes from there alone, as huggingface_hub's own cache
-answers `hf_hub_download` offline. Small files (config, tokenizer, shard index) are downloaded
+answers `hf_hub_download` offline; so does a revision that is a full commit sha, read here before
+(a commit never changes). Small files (config, tokenizer, shard index) are downloaded
 whole with `hf_hub_download` at the resolved commit, into huggingface_hub's cache.
 
 Every failure becomes one line that says what to do (`hub_error`).
@@ -16,10 +17,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from ..errors import FingerprintError
-from .hub_file import HubFile, Transfer, cache_root, hub_error
+from .hub_file import HubFile, Transfer, cache_root, hub_error, safe_name
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -46,8 +46,7 @@ class Snapshot:
             local = hf_hub_download(self.repo_id, path, revision=self.commit, endpoint=constants.ENDPOINT)
         except Exception as e:
             raise hub_error(e, self.repo_id, f"downloading {path}") from None
-        self.transfer.requests += 1
-        self.transfer.add(self.files.get(path, 0))
+        self.transfer.add(self.files.get(path, 0), requests=1)
         return Path(local)
 
     def record(self) -> dict:
@@ -65,13 +64,15 @@ def resolve(repo_id: str, revision: str | None, progress: bool = True) -> Snapsh
 
     revision = revision or constants.DEFAULT_REVISION
     store = _store(repo_id)
-    if constants.is_offline_mode():
-        commit = revision if _COMMIT.match(revision) else _read(store / "refs" / quote(revision, safe=""))
+    pinned = _COMMIT.match(revision)
+    if pinned or constants.is_offline_mode():  # a commit never changes: its listing, once read, is final
+        commit = revision if pinned else _read(store / "refs" / safe_name(revision))
         listing = _read(store / (commit or "-") / "files.json")
-        if not commit or listing is None:
-            raise FingerprintError(f"{repo_id}@{revision}: offline (HF_HUB_OFFLINE is set) and never read here before, "
-                                   "so it is not in the cache")
-        return Snapshot(repo_id, revision, commit, json.loads(listing), Transfer(progress=progress))
+        if commit and listing is not None:
+            return Snapshot(repo_id, revision, commit, json.loads(listing), Transfer(progress=progress))
+        if constants.is_offline_mode():
+            raise FingerprintError(f"{repo_id}@{revision}: offline (HF_HUB_OFFLINE is set) and never read here "
+                                   "before, so it is not in the cache")
     from huggingface_hub import HfApi
 
     try:
@@ -83,7 +84,7 @@ def resolve(repo_id: str, revision: str | None, progress: bool = True) -> Snapsh
     if not info.sha or not _COMMIT.match(info.sha):
         raise FingerprintError(f"{repo_id}@{revision}: the Hub named no commit for this revision")
     _write(store / info.sha / "files.json", json.dumps(files, sort_keys=True))
-    _write(store / "refs" / quote(revision, safe=""), info.sha)
+    _write(store / "refs" / safe_name(revision), info.sha)
     return Snapshot(repo_id, revision, info.sha, files, Transfer(requests=1, progress=progress))
 
 
