@@ -61,16 +61,22 @@ def _pread_all(fd: int, n: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def plan(ranges: Sequence[Range], budget: float = 0) -> tuple[list[Range], int]:
-    """(requests covering `ranges`, bytes they fetch beyond the ranges): overlapping and touching
-    ranges become one request, then the smallest gaps between requests are bridged while the bytes
-    bridged stay within `budget`. Deterministic for a given budget."""
+def union(ranges: Sequence[Range]) -> list[Range]:
+    """The same bytes as sorted, disjoint, non-touching ranges."""
     spans: list[list[int]] = []
     for a, b in sorted(r for r in ranges if r[1] > r[0]):
         if spans and a <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], b)
         else:
             spans.append([a, b])
+    return [(a, b) for a, b in spans]
+
+
+def plan(ranges: Sequence[Range], budget: float = 0) -> tuple[list[Range], int]:
+    """(requests covering `ranges`, bytes they fetch beyond the ranges): overlapping and touching
+    ranges become one request, then the smallest gaps between requests are bridged while the bytes
+    bridged stay within `budget`. Deterministic for a given budget."""
+    spans = union(ranges)
     bridged: set[int] = set()
     spent = 0
     for gap, i in sorted((spans[i + 1][0] - spans[i][1], i) for i in range(len(spans) - 1)):

@@ -31,7 +31,7 @@ from urllib.parse import quote
 from tqdm.auto import tqdm
 
 from ..errors import FingerprintError
-from .byte_ranges import Range, check_ranges, plan
+from .byte_ranges import Range, check_ranges, plan, union
 
 PIECE = 64 << 20
 WORKERS = 8
@@ -98,16 +98,11 @@ class RangeCache:
                     os.pwrite(fd, data, a)
             finally:
                 os.close(fd)
-            spans: list[list[int]] = []
-            for a, b in sorted(self.spans + list(fetched)):
-                if spans and a <= spans[-1][1]:
-                    spans[-1][1] = max(spans[-1][1], b)
-                else:
-                    spans.append([a, b])
+            spans = union(self.spans + list(fetched))
             tmp = self.dir / f".ranges.{os.getpid()}.{threading.get_ident()}"
             tmp.write_text(json.dumps(spans))
             os.replace(tmp, self.dir / "ranges.json")  # after the data: a span listed is a span written
-            self.spans = [tuple(r) for r in spans]
+            self.spans = spans
         except OSError:
             pass  # a cache that cannot be written costs a second download, not the answer
 

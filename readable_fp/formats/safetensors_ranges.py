@@ -24,6 +24,10 @@ DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF1
           "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2, "F8_E8M0": torch.float8_e8m0fnu}
 
 
+def _itemsize(dtype: str) -> int:
+    return torch.empty(0, dtype=DTYPES[dtype]).element_size()
+
+
 class RangedSafetensors:
     """`meta` and `read` as `readable_fp.formats.safetensors_dir.WeightFile`."""
 
@@ -57,8 +61,7 @@ class RangedSafetensors:
             ok = False
         if not ok:
             raise self._bad(f"tensor '{name}' has no valid dtype, shape and data_offsets")
-        itemsize = torch.empty(0, dtype=DTYPES[dtype]).element_size()
-        if b - a != math.prod(shape) * itemsize or not 0 <= a <= b or base + b > self.src.size:
+        if b - a != math.prod(shape) * _itemsize(dtype) or not 0 <= a <= b or base + b > self.src.size:
             raise self._bad(f"tensor '{name}' has {b - a} bytes at {a}, which its shape {list(shape)} of {dtype} "
                             "does not fill, or which run past the end")
         self.meta[name] = (shape, dtype)
@@ -67,7 +70,7 @@ class RangedSafetensors:
     def read(self, name: str, rows: Sequence[int] | None) -> torch.Tensor:
         shape, dtype = self.meta[name]
         at = self._at[name]
-        itemsize = torch.empty(0, dtype=DTYPES[dtype]).element_size()
+        itemsize = _itemsize(dtype)
         row = math.prod(shape[1:]) * itemsize
         if rows is None or not shape:
             data = read(self.src, at, at + math.prod(shape) * itemsize)
