@@ -117,8 +117,8 @@ def env(server, tmp_path) -> dict:
             "READABLE_FP_CACHE": str(tmp_path / "rfp-cache"), "HF_HOME": str(tmp_path / "hf-home")}
 
 
-def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "readable_fp.cli", *args, "--no-progress"],
+def cli(env: dict, *args: str, progress: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "readable_fp.cli", *args, *([] if progress else ["--no-progress"])],
                           capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -212,9 +212,15 @@ def test_gated_repo_needs_a_token(env, tmp_path):
     line = _one_line_error(cli(env, "fingerprint", "org/gated-llama", "-o", str(tmp_path / "fp")))
     assert "gated" in line and "HF_TOKEN" in line
     assert not (tmp_path / "fp").exists()
-    p = cli({**env, "HF_TOKEN": TOKEN}, "fingerprint", "org/gated-llama", "-o", str(tmp_path / "fp"))
+    p = cli({**env, "HF_TOKEN": TOKEN}, "fingerprint", "org/gated-llama", "-o", str(tmp_path / "fp"), progress=True)
     assert p.returncode == 0, p.stderr
     assert json.loads((tmp_path / "fp" / "fingerprint.json").read_text())["model"]["hub"]["repo"] == "org/gated-llama"
+    assert "download model-0000" in p.stderr and "B/s" in p.stderr  # the bar counts bytes (kB, MB, GB as they grow)
+    p = cli({**env, "HF_TOKEN": TOKEN}, "compare", SHARDED, "org/gated-llama", "--json")  # the same weights
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["ics"] == pytest.approx(100.0, abs=1e-6)
+    p = cli(env, "card", f"hf://{SHARDED}", "--image", str(tmp_path / "card.png"))
+    assert p.returncode == 0 and f"readable-fp compare hf://{SHARDED}" in p.stdout, p.stderr
 
 
 @pytest.mark.parametrize("ref, says", [("org/no-such-model", "no such model repo"),

@@ -148,7 +148,7 @@ class HubFile:
                                    f"{self.commit[:12]} are not in the cache")
         total = sum(b - a for a, b in pieces)
         with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {self.filename}", leave=False,
-                  disable=True if not self.transfer.progress or are_progress_bars_disabled() else None) as bar:
+                  disable=not self.transfer.progress or are_progress_bars_disabled()) as bar:
             if len(pieces) == 1:
                 return {pieces[0]: self._get(pieces[0], bar)}
             with ThreadPoolExecutor(min(WORKERS, len(pieces))) as pool:
