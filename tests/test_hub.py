@@ -84,8 +84,10 @@ def _lora(base: Path, out: Path) -> None:
         for name, prm in pm.named_parameters():
             if "lora_" in name:
                 prm.copy_(torch.randn(prm.shape, generator=g) * 0.05)
-    pm.peft_config["default"].base_model_name_or_path = SHARDED
+    pm.peft_config["default"].base_model_name_or_path = str(base)  # peft looks the base up while saving
     pm.save_pretrained(out)
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    (out / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": SHARDED}))
 
 
 @pytest.fixture(scope="module")
