@@ -60,7 +60,13 @@ def _open(ref: Model, base: Model | None = None, progress: bool = True,
     from .formats.hub import looks_like_repo_id
     if s.startswith("hf://") or (not p.exists() and looks_like_repo_id(s) and not s.startswith((".", "/", "~"))):
         from .formats.hub import open_repo
-        m = open_repo(s, progress, allow_full_download)
+        from .formats.hub_file import RepoNotFound
+        try:
+            m = open_repo(s, progress, allow_full_download)
+        except RepoNotFound as e:
+            if s.startswith("hf://"):
+                raise
+            raise FingerprintError(f"{s}: no such file or directory, and {str(e).split(': ', 1)[1]}") from None
         return m if isinstance(m, Checkpoint) else _open(m, base, progress, allow_full_download)  # a LoRA folder
     if not p.exists():
         raise FingerprintError(f"{s}: no such file or directory")

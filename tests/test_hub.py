@@ -225,7 +225,8 @@ def test_gated_repo_needs_a_token(env, tmp_path):
     assert p.returncode == 0 and f"readable-fp compare hf://{SHARDED}" in p.stdout, p.stderr
 
 
-@pytest.mark.parametrize("ref, says", [("org/no-such-model", "no such model repo"),
+@pytest.mark.parametrize("ref, says", [("org/no-such-model", "no such file or directory, and no such model repo"),
+                                       ("hf://org/no-such-model", "^org/no-such-model: no such model repo"),
                                        (f"{SHARDED}@v9", "no revision 'v9'"),
                                        ("org/many-ggufs", "holds 2 .gguf files"),
                                        ("org/no-weights", "no readable weights"),

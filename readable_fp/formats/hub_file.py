@@ -207,6 +207,10 @@ class HubFile:
         return buf
 
 
+class RepoNotFound(FingerprintError):
+    """No such repo (or a private one): for a bare ORG/NAME, also no such local path."""
+
+
 def hub_error(e: Exception, repo_id: str, doing: str = "", revision: str | None = None) -> FingerprintError:
     """One line for whatever huggingface_hub or its HTTP client raised."""
     from huggingface_hub import constants
@@ -218,7 +222,7 @@ def hub_error(e: Exception, repo_id: str, doing: str = "", revision: str | None 
         return FingerprintError(f"{repo_id} is a gated repo: accept its conditions at {constants.ENDPOINT}/{repo_id} "
                                 "and log in (`hf auth login`, or set HF_TOKEN)")
     if isinstance(e, RepositoryNotFoundError):
-        return FingerprintError(f"{repo_id}: no such model repo on {constants.ENDPOINT} (if it is private, log in: "
+        return RepoNotFound(f"{repo_id}: no such model repo on {constants.ENDPOINT} (if it is private, log in: "
                                 "`hf auth login`, or set HF_TOKEN)")
     if isinstance(e, RevisionNotFoundError):
         return FingerprintError(f"{repo_id}: no revision '{revision}' (a branch, tag or commit of the repo)")
