@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,10 +109,12 @@ class HubServer:
         self.root = Path(root)
         self.gated = dict(gated or {})
         self.url = ""
-        self.bytes_sent = 0
-        self.file_bytes_sent = 0
-        self.requests: list[Request] = []
+        self._bytes_sent = 0
+        self._file_bytes_sent = 0
+        self._requests: list[Request] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._active = 0  # requests being answered
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -141,18 +144,47 @@ class HubServer:
     # -- counters ---------------------------------------------------------------------------------------------
     def reset(self):
         with self._lock:
-            self.bytes_sent = self.file_bytes_sent = 0
-            self.requests = []
+            self._bytes_sent = self._file_bytes_sent = 0
+            self._requests = []
+
+    # A client has all of a response before the thread that sent it has counted and logged it: the
+    # figures wait for every request under way to finish, so a test never reads them mid-update.
+    @property
+    def bytes_sent(self) -> int:
+        with self._settled():
+            return self._bytes_sent
+
+    @property
+    def file_bytes_sent(self) -> int:
+        with self._settled():
+            return self._file_bytes_sent
+
+    @property
+    def requests(self) -> list[Request]:
+        with self._settled():
+            return list(self._requests)
+
+    @contextmanager
+    def _settled(self):
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._active == 0, timeout=60):
+                raise TimeoutError("the hub server is still answering a request after 60 s")
+            yield
+
+    def _busy(self, delta: int):
+        with self._lock:
+            self._active += delta
+            self._idle.notify_all()
 
     def _count(self, n: int, is_file: bool):
         with self._lock:
-            self.bytes_sent += n
+            self._bytes_sent += n
             if is_file:
-                self.file_bytes_sent += n
+                self._file_bytes_sent += n
 
     def _log(self, request: Request):
         with self._lock:
-            self.requests.append(request)
+            self._requests.append(request)
 
     # -- repos ------------------------------------------------------------------------------------------------
     def commit(self, repo_id: str) -> str:
@@ -223,6 +255,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routing ----------------------------------------------------------------------------------------------
     def _handle(self, route: bool = True):
+        self.hub._busy(+1)
+        try:
+            self._answer(route)
+        finally:
+            self.hub._busy(-1)
+
+    def _answer(self, route: bool):
         try:
             try:
                 if not route:
