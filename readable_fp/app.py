@@ -285,6 +285,7 @@ def make_comparison(files_a, path_a, files_b, path_b, limit=MAX_UPLOAD, policy=P
                    "this comparison, so the similarity cannot be judged.")
     else:
         verdict = f"**Verdict: {cal.verdict}.**  \n{cal.line()}"
+    verdict += "".join(f"  \nWhy: {w}" for w in res.why())
     ics = f"**ICS {res.ics:.2f} / 100** ({res.n_tokens} shared probe tokens)"
     lines = [f"ICS {res.ics:.2f} / 100", f"verdict: {cal.verdict} (p = {cal.p:.2g})" if cal else "no verdict"]
     png = _out_dir() / "side-by-side.png"

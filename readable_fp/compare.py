@@ -37,11 +37,17 @@ class Comparison:
     def verdict(self) -> str | None:
         return self.calibration.verdict if self.calibration else None
 
+    def why(self) -> list[str]:
+        """The pattern of the per-term and per-layer values, in words (`readable_fp.explain`)."""
+        from .explain import explain
+        return explain(self)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         for m in d["models"]:
             m.pop("tensors", None)
             m.pop("storage", None)
+        d["why"] = self.why()
         return d
 
     def to_json(self) -> str:
@@ -52,6 +58,7 @@ class Comparison:
         lines = [f"ICS {self.ics:6.2f} / 100   ({self.n_tokens} probe tokens{how})"]
         lines.append(self.calibration.line() if self.calibration else
                      "verdict: none (no null distribution for this layer choice: use the default layers or 'all')")
+        lines += [f"why: {w}" for w in self.why()]
         lines.append("")
         lines.append(f"{'term':<6} {'layer A':>8} {'layer B':>8} {'ICS':>8}")
         for t in self.terms:
@@ -138,4 +145,5 @@ def compare_invariants(a: Invariants, b: Invariants, match: bool = False) -> Com
         for t in TERMS:
             scores.append(TermScore(t, la, lb, 100.0 * cosine(a.terms[f"{t}@{la}"], b.terms[f"{t}@{lb}"])))
     ics = sum(s.ics for s in scores) / len(scores)
-    return Comparison(ics, len(shared), scores, [dict(a.info), dict(b.info)], matched=match)
+    models = [{**a.info, "n_layers": a.n_layers}, {**b.info, "n_layers": b.n_layers}]
+    return Comparison(ics, len(shared), scores, models, matched=match)

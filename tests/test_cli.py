@@ -83,6 +83,9 @@ def test_compare_prints_the_table(capsys, models):
     ics, n = float(m.group(1)), int(m.group(2))
     assert n == N and 50 < ics < 100
     assert lines[1].startswith("verdict: ")
+    blank = lines.index("")
+    assert blank > 2 and all(ln.startswith("why: ") for ln in lines[2:blank])  # the pattern in words
+    lines = lines[blank - 2:]  # the table, as if the verdict were followed by one why line
     assert lines[3].split() == ["term", "layer", "A", "layer", "B", "ICS"]
     rows = [ln.split() for ln in lines[4:10]]
     assert [(r[0], r[1], r[2]) for r in rows] == [(t, i, i) for i in ("1", "2") for t in ("attn", "ov", "ffn")]
