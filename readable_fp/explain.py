@@ -25,7 +25,7 @@ def explain(res) -> list[str]:
     elif all(s.ics >= HIGH for s in res.terms):
         out = [f"every term is high, the lowest {low.term} at layer {low.layer_a} ({low.ics:.1f}): what a "
                "fine-tune, quantisation or pruning of one base looks like"]
-    elif top.get("ffn", 0) >= HIGH / 5 and max(top.get("attn", 0), top.get("ov", 0)) < LOW:
+    elif top.get("ffn", 0) >= LOW and max(top.get("attn", 0), top.get("ov", 0)) < LOW:
         out = [f"only the ffn terms stand out (up to {top['ffn']:.1f}; attn and ov below {LOW:.0f}): language "
                "structure that independently trained models share, not a shared base"]
     elif all(s.ics < LOW for s in res.terms):
