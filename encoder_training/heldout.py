@@ -21,7 +21,6 @@ then read back.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 from readable_fp import api
 from readable_fp.compare import compare_invariants
 from readable_fp.model_terms import Invariants
+from readable_fp.paths import cache_dir
 from readable_fp.sketch import sketch, sketch_cosine
 from readable_fp.vocab import choose_probes
 
@@ -40,7 +40,7 @@ from . import derived
 from .data import RealModel, SyntheticBase, log_uniform
 from .real_models import real_paths
 
-CACHE = Path(os.environ.get("READABLE_FP_CACHE", Path.home() / ".cache" / "readable-fp")) / "encoder-heldout"
+CACHE = cache_dir() / "encoder-heldout"
 ATTACKS = {
     "rotated": "rotate_residual",
     "tokens permuted + vocab extended": "permute_tokens,extend_vocab",

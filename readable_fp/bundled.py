@@ -3,11 +3,11 @@ by `readable-fp demo` and the tests so that nothing has to come from a model hub
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from pathlib import Path
 
 from .errors import FingerprintError
+from .paths import cache_dir
 
 # name -> (module, path inside the package, what it is)
 MODELS = {
@@ -38,7 +38,7 @@ def model(name: str) -> Path:
     p = path(name)
     if name not in _TOKENIZER_OF:
         return p
-    cache = Path(os.environ.get("READABLE_FP_CACHE", Path.home() / ".cache" / "readable-fp")) / "bundled" / name
+    cache = cache_dir() / "bundled" / name
     if not (cache / p.name).is_file() or (cache / p.name).is_symlink():  # links: caches of earlier releases
         tmp = cache.with_name(cache.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -89,3 +89,8 @@ def read_json(directory: str | os.PathLike, name: str, limit: str = "small") -> 
     if not isinstance(obj, dict):
         raise FingerprintError(f"{Path(directory) / name}: not a JSON object")
     return obj
+
+
+def cache_dir() -> Path:
+    """Where readable-fp keeps what it can make again: $READABLE_FP_CACHE, else ~/.cache/readable-fp."""
+    return Path(os.environ.get("READABLE_FP_CACHE") or Path.home() / ".cache" / "readable-fp")

@@ -31,6 +31,7 @@ from urllib.parse import quote
 from tqdm.auto import tqdm
 
 from ..errors import FingerprintError
+from ..paths import cache_dir
 from .byte_ranges import Range, check_ranges, plan, union
 
 PIECE = 64 << 20
@@ -38,7 +39,7 @@ WORKERS = 8
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("READABLE_FP_CACHE") or Path.home() / ".cache" / "readable-fp") / "hub"
+    return cache_dir() / "hub"
 
 
 def safe_name(name: str) -> str:
