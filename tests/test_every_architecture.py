@@ -80,30 +80,25 @@ def _check(model_type: str, d: Path) -> tuple[str, str]:
     return "read", f"{len(inv.layers)} layers of {inv.n_layers}, {inv.info['architecture']}"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("every")
-
-    def build(model_type: str) -> Path | None:
-        d = root / model_type.replace("/", "_")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tiny_models.build(model_type, d)
-        except Exception:  # needs remote code, a backbone download, or sizes this shrinker cannot give it
-            return None
-        return d
-
-    return build
+def _build(model_type: str, d: Path) -> Path | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tiny_models.build(model_type, d)
+    except Exception:  # needs remote code, a backbone download, or sizes this shrinker cannot give it
+        return None
+    return d
 
 
 @pytest.mark.parametrize("model_type", tiny_models.model_types())
-def test_read_and_cross_checked_or_refused(model_type, built):
+def test_read_and_cross_checked_or_refused(model_type, tmp_path):
+    # one folder per test, removed when it passes (tmp_path_retention_policy): together the
+    # tiny models of every type weigh ~10 GB, more than CI's disk can spare at once
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
-    d = built(model_type)
+    d = _build(model_type, tmp_path / model_type.replace("/", "_"))
     if d is None:
         _RESULTS[model_type] = ("not built", "")
         pytest.skip("transformers cannot build a tiny one from its default config")
