@@ -303,6 +303,7 @@ def full_load_invariants(directory: str, n_tokens: int):
     from transformers import AutoModelForCausalLM
 
     from readable_fp.adapters import Layer
+    from readable_fp.language_structure import gram
     from readable_fp.model_terms import DEFAULT_LAYERS, Invariants, resolve_layers
     from readable_fp.terms import layer_terms
     from readable_fp.vocab import choose_probes, load_hf_vocab, probe_table
@@ -331,7 +332,8 @@ def full_load_invariants(directory: str, n_tokens: int):
             L.check(f"layer {i}")
             for t, m in layer_terms(X, L).items():
                 terms[f"{t}@{i}"] = m
-    inv = Invariants(probes, chosen, n, terms, {"source": directory, "format": "from_pretrained (full load)"})
+    inv = Invariants(probes, chosen, n, terms, {"source": directory, "format": "from_pretrained (full load)"},
+                     gram(X))
     return inv, {"read_s": t_load, "math_s": time.perf_counter() - t0 - t_load}
 
 

@@ -26,8 +26,9 @@ from tqdm.auto import tqdm
 
 from readable_fp import __version__, api
 from readable_fp import null as nulls
+from readable_fp.compare import compare_invariants
 
-from . import published, zoo
+from . import language_structure, published, zoo
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = {"ours": "readable-fp (last two layers)", "all": "readable-fp --layers all (matched)",
@@ -38,17 +39,22 @@ MAX_FPR = 0.05
 
 def score_pair(pa: Path, pb: Path) -> dict:
     t0 = time.perf_counter()
-    ours = api.compare(pa, pb, progress=False, null=False)
+    ia, ib = api.pair_invariants(pa, pb, progress=False)
+    ours = compare_invariants(ia, ib)
+    ours_s = time.perf_counter() - t0
+    before_after = language_structure.variants(ia, ib)
+    del ia, ib
     t1 = time.perf_counter()
     every = api.compare(pa, pb, layers="all", progress=False, null=False)
-    t2 = time.perf_counter()
+    every_s = time.perf_counter() - t1
     pub, pub_terms = published.compare(pa, pb)
     return {
-        "ours": {"ics": ours.ics, "n_tokens": ours.n_tokens, "seconds": t1 - t0,
+        "ours": {"ics": ours.ics, "n_tokens": ours.n_tokens, "seconds": ours_s,
                  "terms": {f"{t.term}@{t.layer_a}/{t.layer_b}": t.ics for t in ours.terms}},
-        "all": {"ics": every.ics, "n_tokens": every.n_tokens, "seconds": t2 - t1,
+        "all": {"ics": every.ics, "n_tokens": every.n_tokens, "seconds": every_s,
                 "layers": sorted({(t.layer_a, t.layer_b) for t in every.terms})},
         "published": {"ics": pub, "n_tokens": ours.n_tokens, "terms": pub_terms},
+        "variants": before_after,
     }
 
 
@@ -123,6 +129,53 @@ def table(rows: list[dict], summ: dict) -> str:
     return "\n".join(lines)
 
 
+def leave_one_family_out(rows: list[dict], method: str = "ours") -> list[dict]:
+    """Each real independent pair judged by the null without every pair that involves either of
+    its two families (here each family is one model), and how many derived pairs that smaller
+    null still calls "same base"."""
+    nl, mode = null_of(rows, method), "all" if method == "all" else "last2"
+    derived = [r for r in rows if r["derived"]]
+    out = []
+    for r in rows:
+        if r["group"] != "real families":
+            continue
+        own = nl.without_models(r["a"], r["b"])
+        cal = own.calibrate(r[method]["ics"], mode)
+        lang = own.groups(mode).get(nulls.LANGUAGE)
+        if cal is None or not lang:  # a partial run (--only) leaves too few pairs
+            continue
+        same = sum(own.calibrate(d[method]["ics"], mode).verdict == "same base" for d in derived)
+        out.append({"a": r["a"], "b": r["b"], "ics": r[method]["ics"], "p": cal.p, "verdict": cal.verdict,
+                    "null_pairs": len(lang), "null_mean": sum(lang) / len(lang), "same_base_above": cal.same_base_above,
+                    "derived_same_base": same, "n_derived": len(derived)})
+    return out
+
+
+def lofo_table(lofo: list[dict]) -> str:
+    lines = ["| independent pair | ICS | real pairs left in the null (mean ICS) | 'same base' above | p | verdict | "
+             "derived pairs still 'same base' |", "|---|---|---|---|---|---|---|"]
+    for x in lofo:
+        lines.append(f"| {x['a']} vs {x['b']} | {x['ics']:.2f} | {x['null_pairs']} ({x['null_mean']:.2f}) | "
+                     f"{x['same_base_above']:.2f} | {x['p']:.2f} | {x['verdict']} | "
+                     f"{x['derived_same_base']}/{x['n_derived']} |")
+    return "\n".join(lines)
+
+
+def per_term_table(rows: list[dict], method: str = "ours") -> str:
+    """Lowest derived and highest independent ICS per term position (layer -2, -1) and overall."""
+    def col(r, k):
+        return list(r[method]["terms"].values())[k]
+    names = [f"{t} {lay}" for lay in (-2, -1) for t in ("attn", "ov", "ffn")]
+    der, ind = [r for r in rows if r["derived"]], [r for r in rows if not r["derived"]]
+    lines = ["| | " + " | ".join(names) + " | ICS |", "|---" * (len(names) + 2) + "|"]
+    for label, group, pick in (("lowest derived", der, min), ("highest independent", ind, max)):
+        cells = [pick(group, key=lambda r, k=k: col(r, k)) for k in range(len(names))]
+        best = pick(group, key=lambda r: r[method]["ics"])
+        lines.append(f"| {label} | " + " | ".join(f"{col(r, k):.2f} ({r['b']})" for k, r in enumerate(cells))
+                     + f" | {best[method]['ics']:.2f} ({best['a']} vs {best['b']}) |")
+    return "\n".join(lines)
+
+
 def _pval(p):
     return "-" if p is None else f"{p:.2g}"
 
@@ -146,8 +199,13 @@ def write_report(out: Path, rows: list[dict], summ: dict, machine: dict) -> str:
           f"Machine: {machine['platform']}, torch {machine['torch']}, {machine['cpus']} threads; "
           f"{len(rows)} pairs in {machine['seconds']:.0f} s. Loss of B: next-token loss on a fixed English "
           f"paragraph (the SmolLM2 transformers copy: {machine['base_loss']:.2f}), to show each derived model still works.",
-          "", report, "", "## Per-term ICS (default fingerprint)", "", terms_table(rows), ""]
+          "", report, "",
+          "## Leave-one-family-out (default fingerprint)", "", lofo_table(leave_one_family_out(rows)), "",
+          "## Lowest derived and highest independent ICS per term", "", per_term_table(rows), "",
+          "## Per-term ICS (default fingerprint)", "", terms_table(rows), ""]
     (out / "evaluation.md").write_text("\n".join(md))
+    if all("variants" in r for r in rows):
+        (out / "language_structure.md").write_text(language_structure.report(rows))
     return report
 
 
@@ -185,7 +243,7 @@ def main(argv=None) -> int:
     if args.write_null and not args.only:
         nl = nulls.Null(null_of(rows, "ours").pairs + null_of(rows, "all").pairs,
                         "Independent pairs of `python -m bench.evaluate` (bench/zoo.py): every pair of the real "
-                        "families SmolLM2-135M, Gemma-3-270m, all-MiniLM-L6-v2 (group 'language models'), and every "
+                        f"families {', '.join(zoo.REAL_FAMILIES)} (group 'language models'), and every "
                         f"pair of {zoo.TINY_SEEDS} tiny Llamas trained from different seeds on the same data (group "
                         "'seed controls'); mode 'last2' = readable-fp compare defaults, 'all' = --layers all.")
         nl.write(nulls.SHIPPED)

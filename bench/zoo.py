@@ -3,8 +3,10 @@
 Derived models are built on this CPU from the real SmolLM2-135M-Instruct weights (and a tiny
 Llama), once, into a cache directory (`$READABLE_FP_CACHE`, default ~/.cache/readable-fp);
 models the encoder's held-out set already built (encoder_training/heldout.py) are reused.
-Independent pairs: the three real families of ../shared/models.md, and tiny Llamas trained from
-different seeds on the same data (the published method's control).
+Independent pairs: every pair of the real families (the three of ../shared/models.md and the three
+that other PyPI packages ship in pieces, encoder_training/pieced_models.py), and tiny Llamas
+trained from different seeds on the same data (the published method's control). One published
+real fine-tune joins the derived pairs: an SRE sentence-embedding model tuned from all-MiniLM.
 """
 from __future__ import annotations
 
@@ -17,13 +19,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from encoder_training import derived, heldout
+from encoder_training import derived, heldout, pieced_models
 from readable_fp import attacks
 
 from . import pruning
 
 CACHE = heldout.CACHE.parent / "bench"
 TINY_SEEDS = 8
+PIECED_FAMILIES = {"Qwen2.5-Coder-0.5B": pieced_models.qwen_coder_gguf, "all-mpnet-base-v2": pieced_models.mpnet_dir,
+                   "DistilBERT-cased tagger": pieced_models.distilbert_tagger_dir}
+REAL_FAMILIES = heldout.REAL_FAMILIES + list(PIECED_FAMILIES)
 
 # (label, attack list) applied to the transformers copy of SmolLM2: every attack of method.md section 2
 SMOL_ATTACKS = {
@@ -70,6 +75,8 @@ def _smol_tokens(tok) -> torch.Tensor:
 def build(cache: Path = CACHE, progress: bool = True) -> dict[str, Path]:
     """name -> model path for every model of the suite, building what is missing."""
     paths = {k: Path(v) for k, v in heldout.build_models(progress=progress).items()}
+    paths.update({k: Path(f()) for k, f in PIECED_FAMILIES.items()})
+    paths["SRE MiniLM (fine-tune)"] = pieced_models.sre_minilm_dir()
     md = cache / "models"
     md.mkdir(parents=True, exist_ok=True)
     hf = paths["SmolLM2 (transformers)"]
@@ -139,6 +146,7 @@ def pairs() -> list[Pair]:
            Pair(smol, "SmolLM2 high-LR continued", True, "fine-tune"),
            Pair(smol, "SmolLM2 short SFT (chat)", True, "fine-tune"),
            Pair(smol, "SmolLM2 LoRA merged", True, "fine-tune"),
+           Pair("all-MiniLM-L6-v2", "SRE MiniLM (fine-tune)", True, "fine-tune"),
            Pair("tiny seed 0", "tiny 0 continued on other data", True, "fine-tune"),
            Pair("tiny seed 0", "tiny 0 short SFT", True, "fine-tune")]
     out += [Pair(hf, f"SmolLM2 {label}", True, "attack") for label in SMOL_ATTACKS]
@@ -148,7 +156,7 @@ def pairs() -> list[Pair]:
             Pair(hf, "SmolLM2 permuted + rescaled", True, "combination"),
             Pair(hf, "SmolLM2 tokens permuted + vocab extended", True, "combination"),
             Pair("tiny seed 0", "tiny 0 attacked", True, "combination")]
-    fam = heldout.REAL_FAMILIES
+    fam = REAL_FAMILIES
     out += [Pair(a, b, False, "real families") for i, a in enumerate(fam) for b in fam[i + 1:]]
     tiny = [f"tiny seed {s}" for s in range(TINY_SEEDS)]
     out += [Pair(a, b, False, "seed controls") for i, a in enumerate(tiny) for b in tiny[i + 1:]]

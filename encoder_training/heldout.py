@@ -69,7 +69,9 @@ class HeldOut:
 
     def add_pair(self, a: str, b: str, group: str, related: bool) -> None:
         ia, ib = self.items[a], self.items[b]
-        p = Pair(a, b, group, related, compare_invariants(ia, ib).ics)
+        # the encoder carries the terms' similarity as they are (its sketches estimate it): no
+        # language structure is taken out here
+        p = Pair(a, b, group, related, compare_invariants(ia, ib, remove_language=False).ics)
         p.sketch_cos = 100 * float(sketch_cosine(sketch(ia)[None], sketch(ib)[None]))
         self.pairs.append(p)
 

@@ -46,7 +46,8 @@ def _open(ref: Model, base: Model | None = None, progress: bool = True,
     is read by HTTP range requests (`readable_fp.formats.hub`); its pickled .bin weights are
     downloaded whole only with `allow_full_download`.
 
-    Folders in other layouts are read too: Mistral's native one (params.json and
+    Folders in other layouts are read too: an ONNX export (config.json beside one .onnx, as
+    Optimum writes it), Mistral's native one (params.json and
     consolidated.safetensors, no config.json or no Hugging Face weights beside them) and the
     legacy sentence-transformers one (modules.json naming the `0_Transformer/` folder).
 
@@ -75,7 +76,9 @@ def _open(ref: Model, base: Model | None = None, progress: bool = True,
             return _open_lora(p, base, progress, allow_full_download)
         from .formats import mistral_native
         native = mistral_native.is_native(p)
-        if (p / "config.json").is_file() and not (native and not mistral_native.has_hf_weights(p)):
+        # Optimum's ONNX export: config.json and tokenizer beside model.onnx, no other weights
+        onnx_export = not mistral_native.has_hf_weights(p) and len(list(p.glob("*.onnx"))) == 1
+        if (p / "config.json").is_file() and not onnx_export and not (native and not mistral_native.has_hf_weights(p)):
             from .formats.safetensors_dir import HFDirCheckpoint
             return HFDirCheckpoint(p)  # a folder with both Mistral layouts: the Hugging Face one
         if native:
@@ -187,18 +190,29 @@ def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a
     """How strongly two models share a base: ICS (0-100, overall and per term and layer), and a
     z-score, p-value and verdict against the null distribution of independent pairs.
 
-    With both checkpoints at hand the probe tokens are the lowest-ranked strings present in
-    both vocabularies; a saved invariants file brings its own probe strings, restricted to
-    those the other side also has. `layers="all"` reads every layer of both models and matches
-    them (robust to depth pruning; default n_tokens then ALL_LAYERS_TOKENS, to bound memory).
-    `null`: a `readable_fp.null.Null`, a null file path, False for no verdict, or None for the
-    shipped null plus the user's own pairs.
+    `layers="all"` reads every layer of both models and matches them (robust to depth pruning;
+    default n_tokens then ALL_LAYERS_TOKENS, to bound memory). `null`: a `readable_fp.null.Null`,
+    a null file path, False for no verdict, or None for the shipped null plus the user's own pairs.
     """
     from . import null as nulls
 
-    match = nulls.mode_of(layers) == "all"
-    n_tokens = _tokens(n_tokens, layers)
     nl = None if null is False else null if isinstance(null, nulls.Null) else nulls.load(null)  # a bad file fails first
+    ia, ib = pair_invariants(a, b, n_tokens, layers, base_a, base_b, progress, allow_full_download)
+    res = compare_invariants(ia, ib, match=nulls.mode_of(layers) == "all")
+    if nl is not None:
+        res.calibration = nl.calibrate(res.ics, nulls.mode_of(layers))
+    return res
+
+
+def pair_invariants(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a: Model | None = None,
+                    base_b: Model | None = None, progress: bool = True,
+                    allow_full_download: bool = False) -> tuple[Invariants, Invariants]:
+    """The terms of two models on one set of probe tokens, as `compare` compares them.
+
+    With both checkpoints at hand the probe tokens are the lowest-ranked strings present in
+    both vocabularies; a saved invariants file brings its own probe strings, restricted to
+    those the other side also has."""
+    n_tokens = _tokens(n_tokens, layers)
     ma = open_model(a, base_a, progress, allow_full_download)
     mb = open_model(b, base_b, progress, allow_full_download)
     if isinstance(ma, Checkpoint) and isinstance(mb, Checkpoint):
@@ -207,20 +221,12 @@ def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a
         if len(probes) < MIN_PROBES:
             raise TooFewSharedTokens(f"the two models share only {len(probes)} probe tokens (need {MIN_PROBES}); "
                                      "their vocabularies are too different to compare")
-        ia = compute(ma, probes, layers=layers, progress=progress)
-        ib = compute(mb, probes, layers=layers, progress=progress)
-    elif isinstance(ma, Checkpoint):
-        ib = mb
-        ia = compute(ma, ib.probes, layers=_relative(ib) if layers is None else layers, progress=progress)
-    elif isinstance(mb, Checkpoint):
-        ia = ma
-        ib = compute(mb, ia.probes, layers=_relative(ia) if layers is None else layers, progress=progress)
-    else:
-        ia, ib = ma, mb
-    res = compare_invariants(ia, ib, match=match)
-    if nl is not None:
-        res.calibration = nl.calibrate(res.ics, nulls.mode_of(layers))
-    return res
+        return compute(ma, probes, layers=layers, progress=progress), compute(mb, probes, layers=layers, progress=progress)
+    if isinstance(ma, Checkpoint):
+        return compute(ma, mb.probes, layers=_relative(mb) if layers is None else layers, progress=progress), mb
+    if isinstance(mb, Checkpoint):
+        return ma, compute(mb, ma.probes, layers=_relative(ma) if layers is None else layers, progress=progress)
+    return ma, mb
 
 
 def _relative(inv: Invariants) -> list[int]:

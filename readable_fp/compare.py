@@ -9,7 +9,8 @@ import torch
 from .errors import FingerprintError
 from .model_terms import MIN_PROBES, Invariants
 from .null import Calibration
-from .terms import TERMS, center, cosine
+from . import language_structure
+from .terms import TERMS, center
 
 
 class TooFewSharedTokens(FingerprintError):
@@ -119,8 +120,19 @@ def match_layers(S: torch.Tensor) -> list[tuple[int, int]]:
     return out[::-1]
 
 
-def compare_invariants(a: Invariants, b: Invariants, match: bool = False) -> Comparison:
-    """ICS = 100 x the cosine of the concatenated, centred, unit-norm terms = mean of per-term cosines.
+def _gram(inv: Invariants):
+    if inv.gram is None:
+        raise FingerprintError(f"{inv.info.get('source', 'an invariants file')}: saved by an earlier readable-fp, "
+                               "without the probe Gram matrix that comparisons now need; save it again with "
+                               "`readable-fp invariants`")
+    return inv.gram
+
+
+def compare_invariants(a: Invariants, b: Invariants, match: bool = False, remove_language: bool = True) -> Comparison:
+    """ICS = the mean over terms of 100 x the cosine of the two models' centred terms, once the
+    language structure both could share without sharing weights is taken out of both
+    (`readable_fp.language_structure`); `remove_language=False` keeps it (the similarity the
+    encoder was trained to carry, for its evaluation).
 
     Layers pair up in order; with `match`, each layer of the shallower model is paired with a
     layer of the deeper one by `match_layers` (the all-layers mode, robust to depth pruning)."""
@@ -140,10 +152,12 @@ def compare_invariants(a: Invariants, b: Invariants, match: bool = False) -> Com
         layer_pairs = [(a.layers[i], b.layers[j]) for i, j in match_layers(layer_similarity(a, b))]
     else:
         layer_pairs = list(zip(a.layers, b.layers))
+    B = language_structure.basis(_gram(a), _gram(b)) if remove_language else None
     scores = []
     for la, lb in layer_pairs:
         for t in TERMS:
-            scores.append(TermScore(t, la, lb, 100.0 * cosine(a.terms[f"{t}@{la}"], b.terms[f"{t}@{lb}"])))
+            cos = language_structure.cosine_without(B, a.terms[f"{t}@{la}"], b.terms[f"{t}@{lb}"])
+            scores.append(TermScore(t, la, lb, 100.0 * cos))
     ics = sum(s.ics for s in scores) / len(scores)
     models = [{**a.info, "n_layers": a.n_layers}, {**b.info, "n_layers": b.n_layers}]
     return Comparison(ics, len(shared), scores, models, matched=match)

@@ -24,6 +24,7 @@ from .adapters import LanguageModel
 from .atomic import replacing
 from .checkpoint import Checkpoint
 from .errors import FingerprintError
+from .language_structure import gram
 from .terms import TERMS, layer_terms
 from .vocab import MAX_TOKEN_ID, choose_probes, probe_table
 
@@ -41,6 +42,7 @@ class Invariants:
     n_layers: int
     terms: dict[str, torch.Tensor]  # "attn@28" -> T x T
     info: dict = field(default_factory=dict)  # what was read: format, architecture, dtype, bytes, seconds (not saved)
+    gram: torch.Tensor | None = None  # X X^T of the probe embeddings: the language structure compare takes out
 
     def keys(self) -> list[str]:
         return [f"{t}@{i}" for i in self.layers for t in TERMS]
@@ -53,6 +55,10 @@ class Invariants:
             rms = float(m.pow(2).mean().sqrt()) or 1.0
             tensors[k] = (m / rms).to(torch.float16).contiguous()
             scales[k] = rms
+        if self.gram is not None:
+            m = self.gram.float()
+            scales["gram"] = float(m.pow(2).mean().sqrt()) or 1.0
+            tensors["gram"] = (m / scales["gram"]).to(torch.float16).contiguous()
         # Timings differ from run to run; they stay in memory (the report shows them) but are
         # not saved, so the same checkpoint always gives the same file, byte for byte.
         # The source's directory is left out too, so copies of a model in two places give one file.
@@ -75,7 +81,7 @@ class Invariants:
                 scales = json.loads(meta["scales"])
                 terms = {k: f.get_tensor(k).float() * scales[k] for k in f.keys()}
                 inv = cls(json.loads(meta["probes"]), json.loads(meta["layers"]), int(meta["n_layers"]),
-                          terms, json.loads(meta.get("info", "{}")))
+                          terms, json.loads(meta.get("info", "{}")), terms.pop("gram", None))
         except (SafetensorError, OSError, KeyError, ValueError) as e:
             if isinstance(e, FingerprintError):
                 raise
@@ -88,7 +94,8 @@ class Invariants:
         pos = {s: i for i, s in enumerate(self.probes)}
         idx = torch.as_tensor([pos[s] for s in probes], dtype=torch.long)
         terms = {k: v[idx][:, idx] for k, v in self.terms.items()}
-        return Invariants(list(probes), self.layers, self.n_layers, terms, self.info)
+        gram = None if self.gram is None else self.gram[idx][:, idx]
+        return Invariants(list(probes), self.layers, self.n_layers, terms, self.info, gram)
 
 
 # Timings and download counts differ from run to run (a second run downloads nothing); the
@@ -238,7 +245,7 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
         info["hub"] = ckpt.hub.record()
     if len(lm.attention_layers) < lm.n_layers:  # a hybrid: the encoder's "last two layers" are among these
         info["attention_layers"] = list(lm.attention_layers)
-    return Invariants(probes, chosen, lm.n_layers, terms, info)
+    return Invariants(probes, chosen, lm.n_layers, terms, info, gram(X))
 
 
 def _embeddings(ckpt: Checkpoint, lm: LanguageModel, ids: list[int]) -> torch.Tensor:

@@ -40,6 +40,8 @@ P_INDEPENDENT = 0.05
 MIN_PAIRS = 2  # a group needs two pairs for an sd; with two, t has 1 degree of freedom (Cauchy tails)
 SHIPPED = Path(__file__).resolve().parent.parent / "pretrained" / "null.json"
 KIND = "readable-fp/null"
+# ICS values from before the language structure was taken out of the terms sit on another scale
+ICS_KIND = "language structure removed"
 LANGUAGE = "language models"
 
 
@@ -104,12 +106,16 @@ class Null:
             d = json.loads(read_text(path, "index"))
             if d.get("kind") != KIND:
                 raise ValueError("not a readable-fp null file")
+            if d.get("ics") != ICS_KIND:
+                raise FingerprintError(f"{path}: made by an earlier readable-fp, whose ICS kept the language "
+                                       "structure independent models share; move it away and `readable-fp null add` "
+                                       "the models again")
             return cls([NullPair(**p) for p in d["pairs"]], d.get("how", ""))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise FingerprintError(f"{path}: unreadable null file ({e})") from None
 
     def write(self, path: str | Path) -> None:
-        d = {"kind": KIND, "how": self.how, "alpha": ALPHA, "p_independent": P_INDEPENDENT,
+        d = {"kind": KIND, "ics": ICS_KIND, "how": self.how, "alpha": ALPHA, "p_independent": P_INDEPENDENT,
              "pairs": [asdict(p) for p in self.pairs]}
         write_bytes(path, (json.dumps(d, indent=1, ensure_ascii=False) + "\n").encode())
 
@@ -123,6 +129,10 @@ class Null:
     def without(self, a: str, b: str) -> "Null":
         """The null less the pair (a, b): a pair's own verdict must not use the pair itself."""
         return Null([p for p in self.pairs if {p.a, p.b} != {a, b}], self.how)
+
+    def without_models(self, *names: str) -> "Null":
+        """The null less every pair that involves one of these models: leave-one-family-out."""
+        return Null([p for p in self.pairs if p.a not in names and p.b not in names], self.how)
 
     def calibrate(self, ics: float, mode: str | None) -> Calibration | None:
         """z, p and verdict of an ICS in `mode`; None when this null has no pairs for the mode."""

@@ -86,8 +86,3 @@ def center(M: torch.Tensor) -> torch.Tensor:
     M = M - M.mean(dim=0, keepdim=True) - M.mean(dim=1, keepdim=True) + M.mean()
     n = torch.linalg.norm(M)
     return M / n if n > 0 else M
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Cosine of two centred terms (100 x this is the per-term ICS)."""
-    return float((center(a) * center(b)).sum())

@@ -36,7 +36,7 @@ def test_sketch_shape_scale_and_ics_estimate():
     sa, sb = sketch(a), sketch(b)
     assert sa.shape == (6, K, K) and sa.dtype == torch.float32
     assert torch.allclose(sa.flatten(1).norm(dim=1), torch.full((6,), float(K)), rtol=1e-5)
-    ics = compare_invariants(a, b).ics
+    ics = compare_invariants(a, b, remove_language=False).ics
     est = 100 * float(sketch_cosine(sa[None], sb[None]))
     print(f"\n[sketch] ICS {ics:.2f}, sketch estimate {est:.2f}")
     assert 20 < ics < 95 and abs(est - ics) < 3.0
@@ -61,7 +61,7 @@ def test_latents_related_close_unrelated_far(name):
     za, zb, zc = enc.encode(a), enc.encode(b), enc.encode(c)
     assert za.shape == (512,) and za.dtype == np.float32
     assert abs(float(np.linalg.norm(za)) - math.sqrt(512)) < 1e-3
-    ics_ab, ics_ac = compare_invariants(a, b).ics, compare_invariants(a, c).ics
+    ics_ab, ics_ac = compare_invariants(a, b, remove_language=False).ics, compare_invariants(a, c, remove_language=False).ics
     cab, cac = encoder.cosine(za, zb), encoder.cosine(za, zc)
     print(f"\n[latent] {name}: related ICS {ics_ab:.1f} -> cos {cab:.3f}; unrelated ICS {ics_ac:.1f} -> cos {cac:.3f}")
     assert cab > 0.9 and abs(cac) < 0.25
