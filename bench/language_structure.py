@@ -27,10 +27,6 @@ def term_scores(ia: Invariants, ib: Invariants, B: torch.Tensor | None) -> dict[
     return out
 
 
-def _cells(terms: dict[str, float]) -> str:
-    return " | ".join(f"{v:.2f}" for v in terms.values())
-
-
 def report(rows: list[dict]) -> str:
     """The markdown of bench/results/language_structure.md from evaluate's rows."""
     real = [r for r in rows if r["group"] in ("real families",) or (r["derived"] and not r["a"].startswith("tiny"))]

