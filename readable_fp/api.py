@@ -75,10 +75,10 @@ def _open(ref: Model, base: Model | None = None, progress: bool = True,
         if (p / "adapter_config.json").is_file():
             return _open_lora(p, base, progress, allow_full_download)
         from .formats import mistral_native
-        native = mistral_native.is_native(p)
+        native, hf_weights = mistral_native.is_native(p), mistral_native.has_hf_weights(p)
         # Optimum's ONNX export: config.json and tokenizer beside model.onnx, no other weights
-        onnx_export = not mistral_native.has_hf_weights(p) and len(list(p.glob("*.onnx"))) == 1
-        if (p / "config.json").is_file() and not onnx_export and not (native and not mistral_native.has_hf_weights(p)):
+        onnx_export = not hf_weights and len(list(p.glob("*.onnx"))) == 1
+        if (p / "config.json").is_file() and not onnx_export and not (native and not hf_weights):
             from .formats.safetensors_dir import HFDirCheckpoint
             return HFDirCheckpoint(p)  # a folder with both Mistral layouts: the Hugging Face one
         if native:
