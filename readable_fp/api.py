@@ -194,10 +194,22 @@ def compare(a: Model, b: Model, n_tokens: int | None = None, layers=None, base_a
     default n_tokens then ALL_LAYERS_TOKENS, to bound memory). `null`: a `readable_fp.null.Null`,
     a null file path, False for no verdict, or None for the shipped null plus the user's own pairs.
     """
+    nl = load_null(null)  # a bad file fails before any reading
+    return judge(*pair_invariants(a, b, n_tokens, layers, base_a, base_b, progress, allow_full_download), layers, nl)
+
+
+def load_null(null):
+    """`compare`'s `null` argument as a `Null` (None for False); a bad file fails here."""
     from . import null as nulls
 
-    nl = None if null is False else null if isinstance(null, nulls.Null) else nulls.load(null)  # a bad file fails first
-    ia, ib = pair_invariants(a, b, n_tokens, layers, base_a, base_b, progress, allow_full_download)
+    return None if null is False else null if isinstance(null, nulls.Null) else nulls.load(null)
+
+
+def judge(ia: Invariants, ib: Invariants, layers=None, null=None) -> Comparison:
+    """`compare` of two models' terms already read on one set of probe tokens (`pair_invariants`)."""
+    from . import null as nulls
+
+    nl = load_null(null)
     res = compare_invariants(ia, ib, match=nulls.mode_of(layers) == "all")
     if nl is not None:
         res.calibration = nl.calibrate(res.ics, nulls.mode_of(layers))

@@ -4,14 +4,15 @@
     python app.py                                          # Hugging Face Spaces: settings from the environment
 
 Anyone who reaches the page is a user of the server, so it reads only what users upload: uploads
-are checked before anything reads them (see `stage`), may name only each other (a LoRA upload's
+are checked before anything reads them (`upload_plan`), may name only each other (a LoRA upload's
 base must pass the same rules as a typed reference), and are deleted when their request ends.
 Typed local paths and Hub ids are off unless the operator allows them (`Policy`): a folder whose
-models may be opened by path, and/or the Hub.
+models may be opened by path, and/or the Hub. What the page shows is drawn in `web_views`.
 """
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import shutil
@@ -26,66 +27,35 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import bundled
-from .errors import FingerprintError
+from . import bundled, web_a11y, web_views
+from .errors import FingerprintError, printable
+from .upload_plan import plan
 
-MAX_UPLOAD = 2 * 1024 ** 3  # bytes, all files of one model together
-MODEL_FILES = (".gguf", ".onnx")  # one file is the whole model
-ALLOWED_SUFFIXES = MODEL_FILES + (".safetensors",)
-ALLOWED_NAMES = frozenset({
-    "config.json", "generation_config.json", "model.safetensors.index.json", "tokenizer.json",
-    "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
-    "tokenizer.model", "added_tokens.json", "adapter_config.json",
-    "quantize_config.json", "quant_config.json"})  # GPTQ's and AutoAWQ's side files: how the weights are packed
+MAX_UPLOAD = 2_000_000_000  # bytes, all files of one model together
 
 
 def message(e: BaseException) -> str:
     """One line for the page: our own errors are written for users; anything else is a bug or an
     input nobody foresaw, shown by type so it can be reported, never as a traceback."""
     if isinstance(e, FingerprintError):
-        return str(e)
+        return printable(str(e))
     first = str(e).splitlines()[0] if str(e) else ""
-    return f"error: {type(e).__name__}: {first}"
-
-
-def check_name(name: str) -> None:
-    if not name or "/" in name or "\\" in name or ".." in name or name.startswith("."):
-        raise FingerprintError(f"'{name}': file names may not contain '/', '\\' or '..', nor start with '.'")
-    if name not in ALLOWED_NAMES and not name.endswith(ALLOWED_SUFFIXES):
-        raise FingerprintError(f"'{name}': not a model file (allowed: *.gguf, *.onnx, *.safetensors, "
-                               f"{', '.join(sorted(ALLOWED_NAMES))})")
+    return printable(f"error: {type(e).__name__}: {first}")
 
 
 def stage(files: list[str], tmp: Path, limit: int = MAX_UPLOAD) -> Path:
-    """Check the uploaded files of one model and put them in `tmp` (a fresh folder owned by this
-    request, so no two requests ever see each other's files); return what to open.
-
-    Only each upload's base name is used, so a crafted name cannot point outside `tmp`."""
-    names = [os.path.basename(str(f)) for f in files]
-    for n in names:
-        check_name(n)
-    if len(set(names)) != len(names):
-        raise FingerprintError("the same file name was uploaded twice")
-    total = sum(os.path.getsize(f) for f in files)
-    if total > limit:
-        raise FingerprintError(f"the upload is {total / 1e9:.2f} GB; this app accepts at most {limit / 1e9:.2f} GB")
-    single = [n for n in names if n.endswith(MODEL_FILES)]
-    dirlike = [n for n in names if n.endswith(".safetensors") or n in ("config.json", "adapter_config.json")]
-    if len(single) > 1 or (single and dirlike):
-        raise FingerprintError("upload one model: a single .gguf or .onnx file (tokenizer files may come with it), "
-                               "or config.json with its .safetensors files")
-    if not single and not {"config.json", "adapter_config.json"} & set(names):
-        raise FingerprintError("no model in the upload: give a .gguf or .onnx file, or config.json with "
-                               "its .safetensors (and tokenizer) files")
+    """Put the files of the one model in an upload into `tmp` (a fresh folder owned by this
+    request, so no two requests ever see each other's files); return what to open. Only base
+    names are used, so a crafted name cannot point outside `tmp`."""
+    p = plan(files, limit)
     model_dir = tmp / "uploaded-model"  # the record names the model by this folder's name
     model_dir.mkdir()
-    for f, n in zip(files, names):
-        dst = model_dir / n
+    for name, f in p.files.items():
         try:
-            os.link(f, dst)  # a model can be GBs: a hard link is an instant private copy when on one disk
+            os.link(f, model_dir / name)  # a model can be GBs: a hard link is an instant private copy on one disk
         except OSError:
-            shutil.copyfile(f, dst)
-    return model_dir / single[0] if single else model_dir
+            shutil.copyfile(f, model_dir / name)
+    return model_dir / p.model_file if p.model_file else model_dir
 
 
 @dataclass(frozen=True)
@@ -140,6 +110,8 @@ def _model(files, path: str, tmps: ExitStack, limit: int, policy: Policy, which:
         return policy.check(path, which), path
     if not files:
         raise FingerprintError(f"{which}upload a model" + (" or type its path or Hub id" if policy.local_dirs or policy.hub else ""))
+    if not all(os.path.isfile(f) for f in files):
+        raise FingerprintError(f"{which}the uploaded files were removed after the last try: upload them again")
     tmp = Path(tempfile.mkdtemp(prefix="readable-fp-upload-"))
     tmps.callback(shutil.rmtree, tmp, ignore_errors=True)
     ref = stage(files, tmp, limit)
@@ -147,7 +119,7 @@ def _model(files, path: str, tmps: ExitStack, limit: int, policy: Policy, which:
         from .paths import read_json
         base = read_json(ref, "adapter_config.json").get("base_model_name_or_path")
         policy.check(str(base or ""), f"{which}the adapter's base model: ")
-    return str(ref), ref.name if ref.is_file() else "MODEL"  # a folder upload has no name of its own
+    return str(ref), ref.name if ref.is_file() else "the uploaded model"  # a folder upload has no name of its own
 
 
 def _unlink(path: str) -> None:
@@ -157,7 +129,7 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _short(ref: str, width: int = 28) -> str:
+def _short(ref: str, width: int = 40) -> str:
     """A name that fits under a dog: a local path by its last two parts (a bare 'model' folder
     says little), a Hub id as it is; the tail is kept, as it tells models apart."""
     p = Path(ref).expanduser()
@@ -177,17 +149,6 @@ def _out_dir() -> Path:
         _out_root = Path(tempfile.mkdtemp(prefix="readable-fp-app-"))
         atexit.register(shutil.rmtree, _out_root, ignore_errors=True)
     return Path(tempfile.mkdtemp(dir=_out_root))
-
-
-def _slug(name: str) -> str:
-    base = Path(name.rstrip("/\\")).name
-    base = base[: -len(Path(base).suffix)] if base.endswith(MODEL_FILES) else base
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "model"
-
-
-def _error(e: BaseException) -> str:
-    """The message as Markdown that shows it literally (file patterns like *.gguf are not emphasis)."""
-    return "**Error:** " + re.sub(r"([\\`*_{}\[\]()#+!|<>~])", r"\\\1", message(e))
 
 
 _busy = 0
@@ -212,94 +173,275 @@ def _tracked(handler):
     return run
 
 
-_examples: list[tuple[str, str]] | None = None
-_examples_lock = threading.Lock()
+def _slug(name: str) -> str:
+    base = Path(name.rstrip("/\\")).name
+    base = base[: -len(Path(base).suffix)] if base.endswith((".gguf", ".onnx")) else base
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "model"
+
+
+def _fail(e: BaseException):
+    """Gradio's own error: a toast that screen readers announce; never a traceback."""
+    return gr.Error(message(e), print_exception=False)
+
+
+# ---- the bundled models: examples that run with one click ----------------------------------------
+COMPARE_EXAMPLES = [  # (A, B, what the pair is); "KEY:bare" is the package's file as shipped
+    ("minilm", "minilm-int8", "all-MiniLM-L6-v2 vs its int8 ONNX export (same base)"),
+    ("minilm", "minilm-int8:bare", "all-MiniLM-L6-v2 vs the int8 export as shipped: model.onnx alone, no tokenizer"),
+    ("smollm2", "minilm", "SmolLM2-135M vs all-MiniLM-L6-v2 (independent)"),
+]
+_cache: dict = {}
+_locks: dict = {}
+_cache_lock = threading.Lock()
+
+
+def _installed() -> list[str]:
+    out = []
+    for key in bundled.MODELS:
+        try:
+            if bundled.path(key).exists():
+                out.append(key)
+        except FingerprintError:
+            pass
+    return out
+
+
+def _bundled_ref(key: str) -> str:
+    return str(bundled.path(key.split(":")[0]) if key.endswith(":bare") else bundled.model(key))
+
+
+def _cached(key, make):
+    """`make()` once per process: the examples are the same for every visitor. One lock per key,
+    so a result being made (examples are made of other cached results) holds up only its own."""
+    with _cache_lock:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _cache:
+            _cache[key] = make()
+        return _cache[key]
+
+
+def _bundled_fingerprint(key: str):
+    from .fingerprint import fingerprint
+    return _cached(("fp", key), lambda: fingerprint(bundled.model(key), progress=False))  # with its tokenizer
 
 
 @_tracked
 def examples() -> list[tuple[str, str]]:
     """(PNG path, caption) of the installed bundled models, made once per process at the first
     page load, so a first visit shows dogs without any upload and later visits cost nothing."""
-    global _examples
-    with _examples_lock:
-        if _examples is None:
-            from .fingerprint import fingerprint
-            out, d = [], _out_dir()
-            for key, (_, _, what) in bundled.MODELS.items():
-                try:
-                    fp = fingerprint(bundled.model(key), progress=False)  # with its tokenizer, if it ships none
-                except FingerprintError:  # not installed: show the others
-                    continue
-                except Exception as e:  # a broken example must not break the page for everyone
-                    print(f"readable-fp app: example {key}: {message(e)}", file=sys.stderr)
-                    continue
-                (d / f"{key}.png").write_bytes(fp.png)
-                out.append((str(d / f"{key}.png"), what))
-            _examples = out
-        return list(_examples)
+    def make():
+        out, d = [], _out_dir()
+        for key in _installed():
+            (d / f"{key}.png").write_bytes(_bundled_fingerprint(key).png)
+            out.append((str(d / f"{key}.png"), bundled.MODELS[key][2]))
+        return out
+    try:
+        return list(_cached("examples", make))
+    except Exception as e:  # a broken example must not break the page for everyone
+        print(f"readable-fp app: examples: {message(e)}", file=sys.stderr)
+        return []
+
+
+# ---- fingerprint -------------------------------------------------------------------------------------
+def describe_upload(files) -> str:
+    """Said as soon as files are chosen: which model was found and what is not needed (or why none)."""
+    files = [f for f in (files or []) if f]
+    if not files:
+        return ""
+    try:
+        return web_views.md_text(plan(files).summary())
+    except Exception as e:
+        return "**Cannot use these files:** " + web_views.md_text(message(e))
+
+
+def _fingerprint_outputs(fp, name: str, card_name: str, session: list):
+    from .model_card import IMAGE, badge, bundle, section
+
+    ref = (card_name or "").strip() or name
+    name = (card_name or "").strip() or name  # a folder upload has no name of its own
+    d = _out_dir()
+    (d / IMAGE).write_bytes(fp.png)
+    (d / "fingerprint.json").write_text(json.dumps(fp.record, indent=1, ensure_ascii=False) + "\n")
+    zipped = d / f"{_slug(ref)}.readable-fp.zip"
+    zipped.write_bytes(bundle(fp.png, fp.record, ref))
+    marked = " (token ids)" if fp.record["model"]["probe_keying"] == "token ids" else ""
+    session = session + [(str(d / IMAGE), _short(name) + marked)]
+    return (web_views.fingerprint_view(fp, _short(name, 60)),
+            gr.update(value=str(zipped), visible=True), gr.update(value=str(d / IMAGE), visible=True),
+            gr.update(value=str(d / "fingerprint.json"), visible=True),
+            badge(fp.record), section(fp.record, IMAGE, ref), fp.record, session, list(reversed(session)))
 
 
 @_tracked
-def make_fingerprint(files, path, session, limit=MAX_UPLOAD, policy=Policy(), progress=gr.Progress(track_tqdm=True)):
-    from .fingerprint import fingerprint
-    from .model_card import section
-
-    nothing = (None, None, None, "", None)
+def make_fingerprint(files, path, card_name, session, limit=MAX_UPLOAD, policy=Policy(),
+                     progress=gr.Progress(track_tqdm=True)):
+    progress(0.02, desc="Checking the upload")
     try:
         with ExitStack() as tmps:  # the upload's copy goes as soon as it is read, or failed
             ref, name = _model(files, path, tmps, limit, policy)
-            progress(0, desc=f"reading {name}")
-            fp = fingerprint(ref, progress=True)
+            from .api import open_model
+            from .fingerprint import fingerprint
+
+            progress(0.1, desc="Opening the model")
+            m = open_model(ref, progress=True)  # a Hub model's download shows in MB
+            progress(0.2, desc="Reading the weights")
+            fp = fingerprint(m, progress=False)
     except Exception as e:
-        return (_error(e), *nothing, session, gr.update(), None)
-    d, stem = _out_dir(), _slug(name)
-    png = d / f"{stem}.fingerprint.png"
-    png.write_bytes(fp.png)
-    card = section(fp.record, png.name, name)
-    md = d / f"{stem}.model-card.md"
-    md.write_text(card, encoding="utf-8")
-    session = session + [(str(png), _short(name, 60))]
-    return ("", str(png), fp.record, str(png), card, str(md), session, list(reversed(session)), None)
+        raise _fail(e) from None
+    progress(0.95, desc="Writing the model card")
+    return _fingerprint_outputs(fp, name, card_name or (path or "").strip(), session)
 
 
 @_tracked
-def make_comparison(files_a, path_a, files_b, path_b, limit=MAX_UPLOAD, policy=Policy(),
-                    progress=gr.Progress(track_tqdm=True)):
-    from .api import compare
-    from .fingerprint import fingerprint
+def run_example(index, card_name, session, progress=gr.Progress()):
+    keys = _installed()
+    progress(0.1, desc="Reading the bundled model")
+    try:
+        key = keys[int(index)]
+        fp = _bundled_fingerprint(key)
+    except Exception as e:
+        raise _fail(e) from None
+    return _fingerprint_outputs(fp, bundled.MODELS[key][2], card_name, session)
+
+
+# ---- compare -------------------------------------------------------------------------------------------
+def _compare(ref_a: str, ref_b: str, name_a: str, name_b: str, progress) -> dict:
+    """Both models read once, on the probe tokens they share; the verdict and both dogs come from
+    that one reading."""
+    from .api import judge, open_model, pair_invariants
+    from .fingerprint import from_invariants
     from .side_by_side import side_by_side
 
+    progress(0.05, desc="Opening model A")
+    ma = open_model(ref_a, progress=True)
+    progress(0.1, desc="Opening model B")
+    mb = open_model(ref_b, progress=True)
+    progress(0.15, desc="Reading both models' weights")
+    ia, ib = pair_invariants(ma, mb, progress=False)
+    progress(0.85, desc="Comparing")
+    res = judge(ia, ib)
+    progress(0.9, desc="Drawing the dogs")
+    fa, fb = from_invariants(ia), from_invariants(ib)
+    label = web_views.VERDICTS[res.verdict][0]
+    png = _out_dir() / "comparison.png"
+    png.write_bytes(side_by_side(fa.png, fb.png, _short(name_a), _short(name_b),
+                                 [f"{label}: similarity {res.ics:.1f} of 100", web_views.sentence(res)]))
+    return {"view": web_views.comparison_view(res, fa, fb, _short(name_a, 60), _short(name_b, 60)),
+            "png": str(png), "stats": web_views.statistics(res), "terms": web_views.term_rows(res),
+            "caption": f"{_short(name_a, 20)} vs {_short(name_b, 20)}: {label}"}
+
+
+def _compare_outputs(r: dict, session: list):
+    session = session + [(r["png"], r["caption"])]
+    return (r["view"], gr.update(value=r["png"], visible=True), r["stats"], r["terms"], session,
+            list(reversed(session)))
+
+
+@_tracked
+def make_comparison(files_a, path_a, files_b, path_b, session, limit=MAX_UPLOAD, policy=Policy(),
+                    progress=gr.Progress(track_tqdm=True)):
+    progress(0.02, desc="Checking the uploads")
     try:
         with ExitStack() as tmps:
             ref_a, name_a = _model(files_a, path_a, tmps, limit, policy, "model A: ")
             ref_b, name_b = _model(files_b, path_b, tmps, limit, policy, "model B: ")
-            progress(0, desc="comparing")
-            res = compare(ref_a, ref_b, progress=True)
-            progress(0.7, desc="drawing the dogs")
-            dog_a, dog_b = fingerprint(ref_a, progress=False), fingerprint(ref_b, progress=False)
+            r = _compare(ref_a, ref_b, name_a, name_b, progress)
     except Exception as e:
-        return _error(e), None, "", None, "", None, None
-    cal = res.calibration
-    if cal is None:
-        verdict = ("**Verdict: no verdict.** There is no null distribution of independent pairs for "
-                   "this comparison, so the similarity cannot be judged.")
-    else:
-        verdict = f"**Verdict: {cal.verdict}.**  \n{cal.line()}"
-    verdict += "".join(f"  \nWhy: {w}" for w in res.why())
-    ics = f"**ICS {res.ics:.2f} / 100** ({res.n_tokens} shared probe tokens)"
-    lines = [f"ICS {res.ics:.2f} / 100", f"verdict: {cal.verdict} (p = {cal.p:.2g})" if cal else "no verdict"]
-    png = _out_dir() / "side-by-side.png"
-    png.write_bytes(side_by_side(dog_a.png, dog_b.png, _short(name_a), _short(name_b), lines))
-    table = [[t.term, t.layer_a, t.layer_b, round(t.ics, 2)] for t in res.terms]
-    return "", str(png), ics, table, verdict, None, None
+        raise _fail(e) from None
+    return _compare_outputs(r, session)
 
 
-def _inputs(label: str, key: str, policy: Policy):
-    files = gr.File(label=f"{label}: upload model files", file_count="multiple", type="filepath",
-                    elem_id=f"{key}-files")
-    path = gr.Textbox(label=f"{label}: or a local path / Hub id", placeholder="/path/to/model or org/name",
+@_tracked
+def run_compare_example(index, session, progress=gr.Progress()):
+    try:
+        a, b, _ = [x for x in COMPARE_EXAMPLES if _example_ready(x)][int(index)]
+        r = _cached(("cmp", a, b), lambda: _compare(_bundled_ref(a), _bundled_ref(b), _example_name(a),
+                                                     _example_name(b), progress))
+    except Exception as e:
+        raise _fail(e) from None
+    return _compare_outputs(r, session)
+
+
+def _example_ready(example) -> bool:
+    return all(k.split(":")[0] in _installed() for k in example[:2])
+
+
+def _example_name(key: str) -> str:
+    what = bundled.MODELS[key.split(":")[0]][2]
+    return what + (" (model.onnx alone)" if key.endswith(":bare") else "")
+
+
+# ---- the page ------------------------------------------------------------------------------------------
+INTRO = ("<p class='rfp-intro'>Your model's dog appears here. Models that share a base get near-identical dogs; "
+         "independent models clearly different ones. Try a bundled model on the left.</p>")
+CMP_INTRO = ("<p class='rfp-intro'>The verdict and both dogs appear here. Try one of the bundled pairs on the "
+             "left.</p>")
+
+
+def _inputs(which: str, key: str, policy: Policy, limit: int):
+    label = f"{which} files: a .gguf, an .onnx, or a model's whole folder (up to {limit / 1e9:g} GB)"
+    files = gr.File(label=label, file_count="multiple", type="filepath", elem_id=f"{key}-files", height=120)
+    folder = gr.UploadButton("Choose a model folder" if which == "Model" else f"Choose {which}'s folder",
+                             file_count="directory", size="sm",
+                             elem_id=f"{key}-folder", variant="secondary")
+    found = gr.Markdown(elem_id=f"{key}-found")
+    path = gr.Textbox(label=f"{which}: or a local path / Hub id", placeholder="/path/to/model or org/name",
                       elem_id=f"{key}-path", visible=bool(policy.local_dirs or policy.hub))
+    folder.upload(lambda fs: fs, folder, files)
+    files.change(describe_upload, files, found)
     return files, path
+
+
+def _fingerprint_tab(policy: Policy, session, max_upload: int):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            files, path = _inputs("Model", "fp", policy, max_upload)
+            card_name = gr.Textbox(label="Name or Hub id for the card", placeholder="org/model-name",
+                                   elem_id="fp-card-name")
+            go = gr.Button("Fingerprint", variant="primary", elem_id="fp-run")
+            ex = gr.Dataset(label="Or try a bundled model", components=["textbox"], type="index",
+                            samples=[[bundled.MODELS[k][2]] for k in _installed()], elem_id="fp-examples")
+        with gr.Column(scale=6):
+            result = gr.HTML(INTRO, elem_id="fp-result")
+            with gr.Row():
+                zipped = gr.DownloadButton("Download for the model card (.zip)", visible=False, elem_id="fp-zip",
+                                           variant="primary")
+                png = gr.DownloadButton("Download fingerprint.png", visible=False, elem_id="fp-png")
+                record_file = gr.DownloadButton("Download fingerprint.json", visible=False, elem_id="fp-json")
+            gr.Markdown("Put `fingerprint.png` beside your model's `README.md` and paste the section below into it "
+                        "(the zip holds both, and the record).")
+            badge = gr.Textbox(label="Badge for a README (Markdown)", interactive=False, buttons=["copy"],
+                               elem_id="fp-badge")
+            with gr.Accordion("Model-card section (Markdown)", open=False):
+                card = gr.Textbox(label="Model-card section", lines=10, max_lines=24, interactive=False,
+                                  buttons=["copy"], elem_id="fp-card")
+            with gr.Accordion("Record (fingerprint.json)", open=False):
+                record = gr.JSON(label="Record", elem_id="fp-record")
+    outputs = [result, zipped, png, record_file, badge, card, record, session]
+    return files, path, card_name, go, ex, outputs
+
+
+def _compare_tab(policy: Policy, max_upload: int):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            with gr.Row():
+                with gr.Column(min_width=200):
+                    files_a, path_a = _inputs("Model A", "a", policy, max_upload)
+                with gr.Column(min_width=200):
+                    files_b, path_b = _inputs("Model B", "b", policy, max_upload)
+            go = gr.Button("Compare", variant="primary", elem_id="cmp-run")
+            ex = gr.Dataset(label="Or try a bundled pair", components=["textbox"], type="index",
+                            samples=[[x[2]] for x in COMPARE_EXAMPLES if _example_ready(x)], elem_id="cmp-examples")
+        with gr.Column(scale=6):
+            result = gr.HTML(CMP_INTRO, elem_id="cmp-result")
+            png = gr.DownloadButton("Download the side-by-side picture", visible=False, elem_id="cmp-png")
+            with gr.Accordion("Statistics", open=False, elem_id="cmp-stats"):
+                stats = gr.Markdown(elem_id="cmp-stats-text")
+                gr.Markdown(web_views.LEGEND)
+                terms = gr.Dataframe(headers=["term", "layer A", "layer B", "similarity (0-100)"], interactive=False,
+                                     elem_id="cmp-terms", label="Similarity per term and layer")
+    return (files_a, path_a, files_b, path_b), go, ex, [result, png, stats, terms]
 
 
 def build(max_upload: int = MAX_UPLOAD, policy: Policy | None = None) -> gr.Blocks:
@@ -310,46 +452,39 @@ def build(max_upload: int = MAX_UPLOAD, policy: Policy | None = None) -> gr.Bloc
         limit = gr.State(max_upload)
         allowed = gr.State(policy)
         session = gr.State([])  # per browser session: nobody else sees these dogs
-        gr.Markdown("# readable-fp\nA dog drawn from a language model's weights: models that share a base "
-                    "get near-identical dogs, independent models clearly different ones.")
-        with gr.Tab("Fingerprint"):
-            gr.Markdown(policy.help())
-            files, path = _inputs("Model", "fp", policy)
-            go = gr.Button("Fingerprint", variant="primary", elem_id="fp-run")
-            err = gr.Markdown(elem_id="fp-error")
-            with gr.Row():
-                dog = gr.Image(label="Fingerprint", type="filepath", format="png", interactive=False, elem_id="fp-dog")
-                record = gr.JSON(label="Record", open=True, elem_id="fp-record")
-            png = gr.File(label="Download the PNG", elem_id="fp-png")
-            card = gr.Code(label="Model-card section", language="markdown", interactive=False, elem_id="fp-card")
-            card_file = gr.File(label="Download the model-card section", elem_id="fp-card-file")
-        with gr.Tab("Compare"):
-            gr.Markdown(policy.help())
-            with gr.Row():
-                with gr.Column():
-                    files_a, path_a = _inputs("Model A", "a", policy)
-                with gr.Column():
-                    files_b, path_b = _inputs("Model B", "b", policy)
-            cmp = gr.Button("Compare", variant="primary", elem_id="cmp-run")
-            cmp_err = gr.Markdown(elem_id="cmp-error")
-            pair = gr.Image(label="Side by side", type="filepath", format="png", interactive=False, elem_id="cmp-dogs")
-            ics = gr.Markdown(elem_id="cmp-ics")
-            verdict = gr.Markdown(elem_id="cmp-verdict")
-            terms = gr.Dataframe(headers=["term", "layer A", "layer B", "ICS"], interactive=False, elem_id="cmp-terms")
-        with gr.Tab("Gallery"):
-            # Two galleries, each with one writer: one shared with the page load would race it
-            # (a slow first load could overwrite the session's newest dog with the examples alone).
-            grid = dict(columns=4, fit_columns=False, object_fit="contain", height="auto")
-            shown = gr.Gallery(label="Made in this browser session (newest first)", elem_id="gallery-session", **grid)
-            bundled_dogs = gr.Gallery(label="Examples: bundled real models", elem_id="gallery-examples", **grid)
-        # The uploads are deleted when the request ends, so the file boxes are emptied too.
-        go.click(make_fingerprint, [files, path, session, limit, allowed],
-                 [err, dog, record, png, card, card_file, session, shown, files])
-        cmp.click(make_comparison, [files_a, path_a, files_b, path_b, limit, allowed],
-                  [cmp_err, pair, ics, terms, verdict, files_a, files_b])
-        demo.load(examples, None, bundled_dogs)
+        gr.Markdown("# readable-fp: a dog for every language model\nDrawn from the weights alone. Models that "
+                    "share a base get near-identical dogs, independent models clearly different ones.",
+                    elem_id="rfp-header")
+        with gr.Tabs():
+            with gr.Tab("Fingerprint", elem_id="tab-fingerprint"):
+                files, path, card_name, go, ex, fp_out = _fingerprint_tab(policy, session, max_upload)
+            with gr.Tab("Compare", elem_id="tab-compare"):
+                inputs, cmp, cmp_ex, cmp_out = _compare_tab(policy, max_upload)
+            with gr.Tab("Gallery", elem_id="tab-gallery"):
+                # Two galleries, each with one writer: one shared with the page load would race it
+                # (a slow first load could overwrite the session's newest dog with the examples alone).
+                grid = dict(columns=4, object_fit="contain", height="auto", buttons=["download", "fullscreen"])
+                shown = gr.Gallery(label="Made in this browser session (newest first)", elem_id="gallery-session", **grid)
+                bundled_dogs = gr.Gallery(label="Examples: bundled real models", elem_id="gallery-examples", **grid)
+        run = dict(fn=make_fingerprint, inputs=[files, path, card_name, session, limit, allowed],
+                   outputs=fp_out + [shown], api_name="make_fingerprint")
+        go.click(**run).then(lambda: None, None, files, api_name=False)  # its files are gone: empty the box
+        path.submit(**{**run, "api_name": False})
+        ex.click(run_example, [ex, card_name, session], fp_out + [shown], api_name=False)
+        cmp_run = dict(fn=make_comparison, inputs=[*inputs, session, limit, allowed], outputs=cmp_out + [session, shown])
+        cmp.click(**cmp_run, api_name="make_comparison").then(lambda: (None, None), None, [inputs[0], inputs[2]],
+                                                               api_name=False)
+        for p in (inputs[1], inputs[3]):
+            p.submit(**cmp_run, api_name=False)
+        cmp_ex.click(run_compare_example, [cmp_ex, session], cmp_out + [session, shown], api_name=False)
+        demo.load(examples, None, bundled_dogs, api_name=False)
     return demo
 
+
+CSS = web_views.CSS + web_a11y.CSS + """
+#rfp-header h1 { margin-bottom: 0; }
+#rfp-header p { margin-top: 4px; }
+"""
 
 WORKERS = 2  # requests served at once: one slow model (or Hub lookup) does not hold everyone's queue
 
@@ -366,7 +501,8 @@ def launch(host: str | None = None, port: int | None = None, max_upload: int | N
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         build(limit, policy).queue(default_concurrency_limit=WORKERS).launch(
-            server_name=host, server_port=port, max_file_size=limit, show_error=False)
+            server_name=host, server_port=port, max_file_size=limit, show_error=False, css=CSS,
+            js=web_a11y.JS, footer_links=[])
     except OSError as e:  # typically: the port is taken
         raise FingerprintError(f"cannot serve on {host}:{port}: {e}") from None
     with _idle:

@@ -11,7 +11,7 @@ import warnings
 
 from . import __version__
 from .atomic import check_output, write_bytes
-from .errors import FingerprintError
+from .errors import FingerprintError, printable as _printable
 from .model_terms import ALL_LAYERS_TOKENS, DEFAULT_TOKENS
 
 
@@ -284,21 +284,21 @@ def _card(args, progress: bool) -> int:
     return 0
 
 
-def _compare_image(args, res, progress: bool) -> None:
+def _compare_image(args, res, pair) -> None:
     from pathlib import Path
 
-    from .fingerprint import fingerprint
+    from .fingerprint import from_invariants
     from .side_by_side import side_by_side
 
-    # The dogs are the models' standalone fingerprints (own probe tokens), the same ones
-    # `readable-fp fingerprint` publishes, not the pairwise comparison's shared probes: read again.
-    fa = fingerprint(args.model_a, args.encoder, args.renderer, base=args.base_a, progress=progress,
-                     allow_full_download=args.allow_full_download)
-    fb = fingerprint(args.model_b, args.encoder, args.renderer, base=args.base_b, progress=progress,
-                     allow_full_download=args.allow_full_download)
+    # The dogs are drawn from the terms just compared (the probe tokens both models share, keyed
+    # as the comparison was), so the picture and the number beside it come from the same reading.
+    fa, fb = (from_invariants(inv, args.encoder, args.renderer) for inv in pair)
     lines = [f"ICS {res.ics:.2f} / 100 ({res.n_tokens} probe tokens): "
              + ", ".join(f"{t.term}@{t.layer_a} {t.ics:.1f}" for t in res.terms[:6])]
     lines.append(res.calibration.line() if res.calibration else "verdict: none (no null for this layer choice)")
+    if pair[0].keying == "token ids":
+        lines.append("probe tokens named by token id (a model has no tokenizer files): these dogs compare only "
+                     "with each other")
     png = side_by_side(fa.png, fb.png, Path(str(args.model_a).rstrip("/")).name, Path(str(args.model_b).rstrip("/")).name,
                        lines)
     out = Path(args.image)
@@ -336,11 +336,12 @@ def _run(args) -> int:
 
             from .atomic import not_an_input
             not_an_input(Path(args.image) / "comparison.png", [args.model_a, args.model_b, args.base_a, args.base_b])
-        res = api.compare(args.model_a, args.model_b, n_tokens=args.tokens, layers=args.layers,
-                          base_a=args.base_a, base_b=args.base_b, progress=progress, null=args.null,
-                          allow_full_download=args.allow_full_download)
+        nl = api.load_null(args.null)  # a bad null file fails before any reading
+        pair = api.pair_invariants(args.model_a, args.model_b, args.tokens, args.layers, args.base_a, args.base_b,
+                                   progress, args.allow_full_download)
+        res = api.judge(*pair, args.layers, nl)
         if args.image:
-            _compare_image(args, res, progress)
+            _compare_image(args, res, pair)
         print(res.to_json() if args.json else res.table())
         return 0
     if args.command == "latent":
@@ -402,12 +403,6 @@ def _libraries_quiet(debug: bool):
             yield
     finally:
         root.removeHandler(quiet)
-
-
-def _printable(msg: str) -> str:
-    """One terminal-safe line: messages quote names and settings read from files, which may hold
-    escape sequences; those are shown escaped, never sent to the terminal."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in msg)
 
 
 if __name__ == "__main__":

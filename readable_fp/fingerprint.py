@@ -102,15 +102,36 @@ def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, 
     """The public fingerprint of `model` (any reference `readable_fp.compare` accepts): its
     standalone invariants (own probe tokens, last two layers), the encoder's latent, the dog."""
     from . import api
-    from . import encoder as enc
 
     started = datetime.now(timezone.utc)
-    e = encoder if isinstance(encoder, enc.Encoder) else enc.get(encoder)  # bad names fail before reading
+    e, renderer = _check(encoder, renderer)  # bad names fail before reading
+    inv = api.invariants(model, n_tokens=n_tokens, base=base, progress=progress, allow_full_download=allow_full_download)
+    return from_invariants(inv, e, renderer, started)
+
+
+def _check(encoder, renderer):
+    from . import encoder as enc
+
+    e = encoder if isinstance(encoder, enc.Encoder) else enc.get(encoder)
     if renderer not in (None, VECTOR) and not Path(renderer).is_file():
         raise FingerprintError(f"renderer '{renderer}': use '{VECTOR}' or the path of a StyleGAN2 .safetensors generator")
-    inv = api.invariants(model, n_tokens=n_tokens, base=base, progress=progress, allow_full_download=allow_full_download)
+    return e, renderer
+
+
+def from_invariants(inv: Invariants, encoder=None, renderer: str | os.PathLike | None = None,
+                    started: datetime | None = None) -> Fingerprint:
+    """The dog of invariants already read: a model's own (`fingerprint`) or the terms two models
+    were compared on (`compare --image` and the web UI draw those, so the dogs are keyed as the
+    number beside them). A dog keyed by token ids carries a band saying so (`id_mark`)."""
+    from . import encoder as enc
+
+    started = started or datetime.now(timezone.utc)
+    e, renderer = _check(encoder, renderer)
     z = e.encode(inv)
     png, svg = render(z, renderer)
+    if inv.keying == "token ids":
+        from .id_mark import mark_png, mark_svg
+        png, svg = mark_png(png), None if svg is None else mark_svg(svg)
     info = dict(inv.info)
     weights = {"trained": enc.WEIGHTS}.get(e.name)
     record = {
@@ -119,6 +140,8 @@ def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, 
                   "architecture": info.get("architecture"), "dtype": info.get("dtype"),
                   "bytes_read": info.get("bytes_read"), "n_layers": inv.n_layers, "layers": inv.layers,
                   "probe_tokens": len(inv.probes),
+                  # token strings, or token ids when the model (or the one it was compared with) has no tokenizer
+                  "probe_keying": inv.keying,
                   # a hybrid's terms come from its attention layers only; a mixture's FFN term sums its experts
                   **{k: info[k] for k in ("attention_layers", "experts") if k in info},
                   # read from the Hub: repo, revision, the commit it resolved to, and what this run downloaded

@@ -10,6 +10,7 @@ from pathlib import Path
 from .atomic import write_bytes
 from .errors import FingerprintError
 
+IMAGE = "fingerprint.png"  # beside README.md, as `readable-fp card` writes it
 START = "<!-- readable-fp:start -->"
 END = "<!-- readable-fp:end -->"
 
@@ -79,3 +80,34 @@ def write_into(card: str | Path, text: str) -> bool:
     new, replaced = _splice(card, _read(card), text)
     write_bytes(card, new.encode("utf-8"))
     return replaced
+
+
+def badge(record: dict, image: str = IMAGE) -> str:
+    """A one-line Markdown badge for a model card or a README: it names the latent's hash and
+    opens the dog."""
+    return (f"[![readable-fp fingerprint {record['latent_sha256'][:12]}]"
+            f"(https://img.shields.io/badge/readable--fp-{record['latent_sha256'][:12]}-2b6cb0)]({image})")
+
+
+def bundle(png: bytes, record: dict, model_ref: str) -> bytes:
+    """A zip for a model repo: the dog as `fingerprint.png`, its record `fingerprint.json` and the
+    card section `README-section.md` that shows it. The same inputs give the same bytes."""
+    import io
+    import json
+    import zipfile
+
+    text = section(record, IMAGE, model_ref)
+    files = {IMAGE: png, "fingerprint.json": (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode(),
+             "README-section.md": (HOWTO + text + "\n" + badge(record) + "\n").encode("utf-8")}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # no clock in the bytes
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return out.getvalue()
+
+
+HOWTO = f"""<!-- Put {IMAGE} beside your README.md and paste the section below into it (or run
+     `readable-fp card MODEL --write README.md`, which does both). The badge after it is optional. -->
+"""

@@ -47,6 +47,12 @@ class Invariants:
     def keys(self) -> list[str]:
         return [f"{t}@{i}" for i in self.layers for t in TERMS]
 
+    @property
+    def keying(self) -> str:
+        """How the probe tokens are named: "token strings", or "token ids" when the model (or the
+        one it was compared with) has no tokenizer files. Dogs of the two kinds are not comparable."""
+        return "token ids" if self.probes and self.probes[0].startswith(ID_PREFIX) else "token strings"
+
     def save(self, path: str | os.PathLike) -> None:
         tensors = {}
         scales = {}

@@ -3,16 +3,11 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from .fonts import font as _font
 
 PAD = 16
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)  # Pillow's bundled scalable font (FreeType builds)
-    except (TypeError, OSError):
-        return ImageFont.load_default()
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> list[str]:

@@ -94,6 +94,27 @@ def attribute_vector(latent) -> np.ndarray:
     return np.array([a[n] for n in ATTRS])
 
 
+def describe(latent) -> str:
+    """The dog in a few words (for alt text): coat, head, ears, collar and background, read from
+    the same attributes the drawing uses."""
+    A = attributes(latent)
+    L = 0.3 + 0.62 * A["coat_L"]  # as render_svg colours the coat
+    coat = "dark brown" if L < 0.5 else "brown" if L < 0.72 else "cream"
+    head = ("round", "long", "square", "broad")[int(np.argmax([A["s:head_round"], A["s:head_long"],
+                                                              A["s:head_square"], A["s:head_broad"]]))]
+    ears = ("pricked", "folded", "floppy")[int(np.argmax([A["s:ear_prick"], A["s:ear_fold"], A["s:ear_flop"]]))]
+    collar, bg = _hue(360 * A["collar_h"]), _hue(360 * A["bg_h"])
+    return (f"a {coat} cartoon dog with a {head} head and {ears} ears, a {collar} collar, "
+            f"on {'an' if bg[0] in 'aeiou' else 'a'} {bg} background")
+
+
+def _hue(deg: float) -> str:
+    """A colour word for an OKLCH hue angle (the space the dog is coloured in)."""
+    names = ((30, "red"), (70, "orange"), (110, "yellow"), (165, "green"), (215, "teal"), (280, "blue"),
+             (320, "purple"), (350, "pink"), (360, "red"))
+    return next(n for top, n in names if deg % 360 < top)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

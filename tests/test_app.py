@@ -3,13 +3,18 @@
 Screenshots of every browser test are kept in tests/artifacts/ (ignored by git)."""
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +22,6 @@ import pytest
 from PIL import Image
 
 from readable_fp import app, bundled
-from readable_fp.errors import FingerprintError
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("READABLE_FP_CHROMIUM", "/usr/bin/chromium")
@@ -47,7 +51,7 @@ def server(tmp_path_factory):
                PYTHONUNBUFFERED="1")
     log = open(tmp / "server.log", "wb")
     # typed paths may name the bundled models only (users of a shared server upload instead)
-    allowed = [str(bundled.path("minilm").parent), str(bundled.model("minilm-int8").parent)]
+    allowed = [str(bundled.path(k).parent) for k in ("minilm", "smollm2")] + [str(bundled.model("minilm-int8").parent)]
     proc = subprocess.Popen([sys.executable, "-m", "readable_fp.cli", "app", "--port", str(port),
                              *[a for d in allowed for a in ("--allow-local-paths", d)]],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -95,17 +99,12 @@ def browser():
 @pytest.fixture
 def page(browser, server, request):
     ARTIFACTS.mkdir(exist_ok=True)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1400})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     p = ctx.new_page()
-    p.goto(server)
+    p.goto(server + getattr(request, "param", ""))
     yield p
     p.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     ctx.close()
-
-
-def _uploaded(page, box: str, name: str, timeout: float = 60_000):
-    """Wait until the upload box lists `name` (by its download link: the shown text is split)."""
-    page.locator(f'{box} a[href$="/{name}"]').wait_for(timeout=timeout)
 
 
 def _no_traceback(page):
@@ -113,16 +112,48 @@ def _no_traceback(page):
     assert "Traceback" not in body and 'File "' not in body, body[-2000:]
 
 
-def _image(page, selector: str) -> Image.Image:
-    """The image the page shows: loaded by the browser (naturalWidth) and decodable as a PNG."""
-    img = page.locator(f"{selector} img").first
-    img.wait_for(state="visible", timeout=SLOW)
-    assert img.evaluate("e => e.complete && e.naturalWidth") > 0
-    data = page.request.get(img.get_attribute("src")).body()
-    im = Image.open(io.BytesIO(data))
-    assert im.format == "PNG"
-    im.load()
-    return im
+def _dogs(page, selector: str, n: int = 1) -> list[tuple[Image.Image, str]]:
+    """The dogs the page shows (decoded from their data URIs, as the browser drew them) and their alt texts."""
+    imgs = page.locator(f"{selector} figure.rfp-dog img")
+    imgs.nth(n - 1).wait_for(state="visible", timeout=SLOW)
+    out = []
+    for i in range(imgs.count()):
+        img = imgs.nth(i)
+        assert img.evaluate("e => e.complete && e.naturalWidth") > 0
+        src = img.get_attribute("src")
+        assert src.startswith("data:image/png;base64,")
+        im = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert im.format == "PNG"
+        im.load()
+        out.append((im, img.get_attribute("alt")))
+    return out
+
+
+def _download(page, selector: str) -> Path:
+    with page.expect_download(timeout=30_000) as d:
+        page.click(selector)
+    return Path(d.value.path())
+
+
+def _differ(a: Image.Image, b: Image.Image) -> float:
+    return float(np.abs(np.asarray(a.convert("L"), float) - np.asarray(b.convert("L"), float)).mean())
+
+
+@pytest.mark.browser
+def test_first_visit_example_runs_with_one_click(page):
+    """No upload: one click on a bundled model, and its dog shows beside the inputs, above the fold."""
+    from playwright.sync_api import expect
+
+    page.locator("#fp-examples").get_by_text("SmolLM2").click()
+    [(im, alt)] = _dogs(page, "#fp-result")
+    assert min(im.size) >= 128
+    assert alt.startswith("Fingerprint of SmolLM2") and "dog with" in alt and "band" not in alt
+    box, run = page.locator("#fp-result figure.rfp-dog img").bounding_box(), page.locator("#fp-run").bounding_box()
+    assert box["y"] + box["height"] <= 900 and box["x"] > run["x"] + run["width"]  # above the fold, beside the inputs
+    expect(page.locator("#fp-zip")).to_be_visible()
+    expect(page.locator("#fp-badge textarea")).to_have_value(re.compile(r"img\.shields\.io/badge/readable--fp-[0-9a-f]{12}"))
+    assert page.locator("#tab-fingerprint").is_visible()
+    _no_traceback(page)
 
 
 @pytest.mark.browser
@@ -131,15 +162,13 @@ def test_fingerprint_upload(page, browser, server):
 
     gguf = bundled.path("smollm2")
     page.locator("#fp-files input[type=file]").set_input_files(str(gguf))
-    _uploaded(page, "#fp-files", gguf.name)
+    expect(page.locator("#fp-found")).to_contain_text("Found a GGUF file", timeout=60_000)
     page.click("#fp-run")
-    im = _image(page, "#fp-dog")
-    assert min(im.size) >= 128
-    expect(page.locator("#fp-record")).to_contain_text("llama", timeout=10_000)
-    expect(page.locator("#fp-card")).to_contain_text("Weight fingerprint")
-    link = page.locator("#fp-png a").first
-    assert link.get_attribute("href").endswith("/SmolLM2-135M-Instruct.Q4_1.fingerprint.png")
-    assert Image.open(io.BytesIO(page.request.get(link.get_attribute("href")).body())).size == im.size
+    [(im, alt)] = _dogs(page, "#fp-result")
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in alt
+    assert _differ(Image.open(_download(page, "#fp-png")), im) == 0
+    record = json.loads(_download(page, "#fp-json").read_text())
+    assert record["model"]["architecture"].endswith("llama") and record["model"]["probe_keying"] == "token strings"
     _no_traceback(page)
     assert not list(server.tmp.glob("readable-fp-upload-*"))  # the request's copy of the upload is gone
 
@@ -158,52 +187,143 @@ def test_fingerprint_upload(page, browser, server):
 
 
 @pytest.mark.browser
-def test_compare_paths(page):
+def test_whole_folder_upload_and_card_zip(page, tmp_path):
+    """A model folder as `hf download` leaves it (README, .gitattributes, sentence-transformers'
+    module configs, a second config.json in 1_Pooling/), chosen as a folder: the unneeded files
+    are listed once, the model is read, and the card zip holds the PNG, the record and the card."""
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Compare").click()
-    page.get_by_label("Model A: or a local path / Hub id").fill(str(bundled.path("minilm")))
-    page.get_by_label("Model B: or a local path / Hub id").fill(str(bundled.model("minilm-int8")))
-    page.click("#cmp-run")
-    verdict = page.locator("#cmp-verdict")
-    expect(verdict).to_contain_text("Verdict", timeout=SLOW)
-    if "no verdict" in verdict.inner_text():
-        pytest.fail("no verdict: the shipped null (pretrained/null.json) is missing; "
-                    "python -m bench.evaluate --write-null makes it")
-    expect(verdict).to_contain_text("same base")  # a real published int8 export of the same model
-    im = _image(page, "#cmp-dogs")
-    assert im.width > im.height  # two dogs side by side, and alike: the export shares the base
-    half = (im.width - 48) // 2
-    a = np.asarray(im.convert("L").crop((16, 16, 16 + half, 16 + half)), float)
-    b = np.asarray(im.convert("L").crop((32 + half, 16, 32 + 2 * half, 16 + half)), float)
-    assert np.abs(a - b).mean() < 20
-    expect(page.locator("#cmp-ics")).to_contain_text("ICS")
-    expect(page.locator("#cmp-terms")).to_contain_text("ffn")
+    folder = tmp_path / "all-MiniLM-L6-v2"
+    shutil.copytree(bundled.path("minilm"), folder)
+    (folder / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    page.locator('input[data-testid="Choose a model folder-upload-button"]').set_input_files(str(folder))
+    found = page.locator("#fp-found")
+    expect(found).to_contain_text("Found a Hugging Face model (safetensors)", timeout=60_000)
+    for name in (".gitattributes", "README.md", "modules.json", "sentence_bert_config.json"):
+        expect(found).to_contain_text(name)
+    assert found.inner_text().count("README.md") == 1
+    page.get_by_label("Name or Hub id for the card").fill("sentence-transformers/all-MiniLM-L6-v2")
+    page.click("#fp-run")
+    [(im, alt)] = _dogs(page, "#fp-result")
+    assert "sentence-transformers/all-MiniLM-L6-v2" in alt
+    with zipfile.ZipFile(_download(page, "#fp-zip")) as z:
+        assert sorted(z.namelist()) == ["README-section.md", "fingerprint.json", "fingerprint.png"]
+        card = z.read("README-section.md").decode()
+        record = json.loads(z.read("fingerprint.json"))
+        shown = Image.open(io.BytesIO(z.read("fingerprint.png")))
+        assert _differ(shown, im) == 0
+    assert "](fingerprint.png)" in card and "readable-fp fingerprint sentence-transformers/all-MiniLM-L6-v2" in card
+    assert record["model"]["architecture"] == "bert" and record["latent_sha256"][:12] in card
+    assert record["latent_sha256"][:12] in page.locator("#fp-badge textarea").input_value()
     _no_traceback(page)
 
 
 @pytest.mark.browser
-def test_bad_upload_is_a_message(page, server, tmp_path):
+def test_compare_without_a_tokenizer_draws_both_dogs_alike(page):
+    """all-MiniLM vs its int8 export as shipped (model.onnx alone): the comparison reads both by
+    token id, and both dogs come from that reading: alike, both marked, and the page says why."""
     from playwright.sync_api import expect
 
-    cases = {"evil.py": "not a model file", "..evil.gguf": "may not contain"}
-    for i, (name, says) in enumerate(cases.items()):
-        if i:
-            page.goto(server)  # a fresh, empty upload box
-        f = tmp_path / name
-        f.write_bytes(b"print('no')\n")
-        page.locator("#fp-files input[type=file]").set_input_files(str(f))
-        _uploaded(page, "#fp-files", name)
-        page.click("#fp-run")
-        expect(page.locator("#fp-error")).to_contain_text(says, timeout=30_000)
-        _no_traceback(page)
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#cmp-examples").get_by_text("as shipped").click()
+    badge = page.locator("#cmp-result .rfp-badge")
+    expect(badge).to_have_text("Same base", timeout=SLOW)
+    (a, alt_a), (b, alt_b) = _dogs(page, "#cmp-result", 2)
+    assert _differ(a, b) < 20  # the same dog, up to int8 noise
+    assert "token ids" in alt_a and "token ids" in alt_b  # both carry the band, and say so
+    expect(page.locator("#cmp-result")).to_contain_text("both were read by token id")
+    page.locator("#cmp-stats").get_by_text("Statistics").click()
+    expect(page.locator("#cmp-terms")).to_contain_text("feed-forward")
+    expect(page.locator("#cmp-stats")).to_contain_text("chance can go slightly below 0")
+    _no_traceback(page)
+
+
+@pytest.mark.browser
+def test_compare_paths_with_enter(page):
+    """Typed paths (the operator allowed the bundled folders); Enter in the second box submits."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_label("Model A: or a local path / Hub id").fill(str(bundled.path("smollm2")))
+    page.get_by_label("Model B: or a local path / Hub id").fill(str(bundled.path("minilm")))
+    page.get_by_label("Model B: or a local path / Hub id").press("Enter")
+    badge = page.locator("#cmp-result .rfp-badge")
+    expect(badge).to_be_visible(timeout=SLOW)
+    if badge.inner_text() == "No verdict":
+        pytest.fail("no verdict: the shipped null (pretrained/null.json) is missing; "
+                    "python -m bench.evaluate --write-null makes it")
+    expect(badge).to_have_text("Independent")
+    assert badge.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"  # a coloured badge
+    (a, _), (b, _) = _dogs(page, "#cmp-result", 2)
+    assert _differ(a, b) > 20  # independent models: clearly different dogs
+    assert page.locator("#cmp-stats").inner_text().count("Statistics") == 1  # collapsed until asked
+    _no_traceback(page)
+
+
+@pytest.mark.browser
+def test_bad_upload_is_announced(page, server, tmp_path):
+    """A file that is no model is said as soon as it is chosen, and again, as an announced error,
+    if run anyway."""
+    from playwright.sync_api import expect
+
+    f = tmp_path / "notes.txt"
+    f.write_bytes(b"print('no')\n")
+    page.locator("#fp-files input[type=file]").set_input_files(str(f))
+    expect(page.locator("#fp-found")).to_contain_text("no model in the upload", timeout=30_000)
+    page.click("#fp-run")
+    expect(page.locator("#a11y-live")).to_contain_text("no model in the upload", timeout=30_000)
+    _no_traceback(page)
     assert not list(server.tmp.glob("readable-fp-upload-*"))  # removed on failure too
+
+
+PLACEHOLDER_CONTRAST = """() => {
+  const lum = c => { const m = c.match(/[\\d.]+/g).map(Number).slice(0, 3).map(v => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2]; };
+  return [...document.querySelectorAll('textarea[placeholder], input[placeholder]')].filter(e => e.offsetParent)
+    .map(e => { const a = lum(getComputedStyle(e, '::placeholder').color);
+      let n = e, bg = 'rgba(0, 0, 0, 0)';
+      while (n && (bg.startsWith('rgba') && bg.endsWith(', 0)'))) { bg = getComputedStyle(n).backgroundColor; n = n.parentElement; }
+      const b = lum(bg); return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); }); }"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", ["", "?__theme=dark"], indirect=True, ids=["light", "dark"])
+def test_accessibility(page):
+    """axe-core finds nothing on any tab with results shown (every image and control named, AA
+    contrast), and placeholders (which axe skips) reach AA too."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe, found = Axe(), {}
+
+    def check(state):
+        for v in axe.run(page).response["violations"]:
+            found.setdefault(f"{v['id']} ({state})", [n["html"][:160] for n in v["nodes"]])
+
+    page.locator("#fp-examples").get_by_text("all-MiniLM-L6-v2, published").click()
+    _dogs(page, "#fp-result")
+    page.get_by_text("Model-card section (Markdown)").click()
+    check("fingerprint")
+    assert min(page.evaluate(PLACEHOLDER_CONTRAST)) >= 4.5
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#cmp-examples").get_by_text("its int8 ONNX export").click()
+    _dogs(page, "#cmp-result", 2)
+    page.locator("#cmp-stats").get_by_text("Statistics").click()
+    check("compare")
+    assert min(page.evaluate(PLACEHOLDER_CONTRAST)) >= 4.5
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery-examples button.thumbnail-item").first.wait_for(timeout=SLOW)
+    check("gallery")
+    names = page.evaluate("() => [...document.querySelectorAll('button.upload-container')].map(b => b.getAttribute('aria-label'))")
+    assert len(names) == len(set(names)), names  # the upload zones are told apart
+    assert not page.locator("img:not([alt])").count()
+    assert not found, found
 
 
 def test_gallery_examples_on_first_visit():
     """What the page load shows before any upload: a real dog for every installed bundled model."""
     shown = app.examples()
-    installed = [k for k in bundled.MODELS if _installed(k)]
+    installed = app._installed()
     assert installed, "no bundled model installed: run .ci/run"
     assert [caption for _, caption in shown] == [bundled.MODELS[k][2] for k in installed]
     for png, _ in shown:
@@ -211,46 +331,3 @@ def test_gallery_examples_on_first_visit():
             assert im.format == "PNG" and min(im.size) >= 128
     t = time.perf_counter()
     assert app.examples() == shown and time.perf_counter() - t < 0.1  # computed once, cached
-
-
-def _installed(key: str) -> bool:
-    try:
-        return bundled.path(key).exists()
-    except FingerprintError:
-        return False
-
-
-def _files(tmp_path, sizes: dict[str, int]) -> list[str]:
-    out = []
-    for name, size in sizes.items():
-        d = tmp_path / f"upload{len(out)}"  # separate folders, as Gradio keeps uploads
-        d.mkdir(parents=True)
-        (d / name).write_bytes(b"\0" * size)
-        out.append(str(d / name))
-    return out
-
-
-def test_stage_rules(tmp_path):
-    """The upload checks behind the Fingerprint and Compare tabs (no browser needed)."""
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    bad = {"evil.py": "not a model file", "..x.gguf": "may not contain", ".hidden.gguf": "may not contain",
-           "a\\b.gguf": "may not contain"}
-    for name, says in bad.items():
-        with pytest.raises(FingerprintError, match=says):
-            app.stage(_files(tmp_path / name.replace("\\", "_").lstrip("."), {name: 1}), staging)
-    for sizes, says in [({"a.gguf": 1, "b.onnx": 1}, "upload one model"),
-                        ({"a.gguf": 1, "config.json": 1}, "upload one model"),
-                        ({"tokenizer.json": 1}, "no model"),
-                        ({"config.json": 6, "model.safetensors": 6}, "at most")]:
-        d = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
-        d.mkdir()
-        with pytest.raises(FingerprintError, match=says):
-            app.stage(_files(d, sizes), staging, limit=10)
-    assert not any(staging.iterdir())  # nothing staged when a check fails
-    one = app.stage(_files(tmp_path / "ok1", {"m.gguf": 3, "tokenizer.json": 2}), staging)
-    assert one.name == "m.gguf" and sorted(p.name for p in one.parent.iterdir()) == ["m.gguf", "tokenizer.json"]
-    other = tmp_path / "staging2"
-    other.mkdir()
-    hf = app.stage(_files(tmp_path / "ok2", {"config.json": 2, "model.safetensors": 3}), other)
-    assert hf.is_dir() and (hf / "config.json").is_file() and (hf / "model.safetensors").is_file()
