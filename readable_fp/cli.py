@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     c.add_argument("--null", metavar="FILE", help="judge against this null file instead of the shipped null "
                                                   "plus your own (readable-fp null add)")
-    c.add_argument("--image", metavar="DIR", help="also write DIR/comparison.png: both dogs side by side, "
-                                                  "the similarity and the verdict under them")
+    c.add_argument("--image", metavar="DIR", help="also write DIR/comparison.png: both dogs side by side "
+                                                  "(drawn from the terms just compared, on the probe tokens both "
+                                                  "models share), the similarity and the verdict under them")
     _add_renderer_options(c)
     _add_reading_options(c)
     _add_hub_options(c)

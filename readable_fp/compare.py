@@ -152,7 +152,7 @@ def compare_invariants(a: Invariants, b: Invariants, match: bool = False, remove
         layer_pairs = [(a.layers[i], b.layers[j]) for i, j in match_layers(layer_similarity(a, b))]
     else:
         layer_pairs = list(zip(a.layers, b.layers))
-    B = language_structure.basis(_gram(a), _gram(b)) if remove_language else None
+    B = language_structure.basis(_gram(a), _gram(b), a.embeddings, b.embeddings) if remove_language else None
     scores = []
     for la, lb in layer_pairs:
         for t in TERMS:

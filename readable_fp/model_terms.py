@@ -43,6 +43,9 @@ class Invariants:
     terms: dict[str, torch.Tensor]  # "attn@28" -> T x T
     info: dict = field(default_factory=dict)  # what was read: format, architecture, dtype, bytes, seconds (not saved)
     gram: torch.Tensor | None = None  # X X^T of the probe embeddings: the language structure compare takes out
+    # X itself while the model's reading is in memory (never saved: these are the model's weights);
+    # it makes G^2 cost T^2 d instead of T^3 when compare takes the language structure out
+    embeddings: torch.Tensor | None = field(default=None, repr=False)
 
     def keys(self) -> list[str]:
         return [f"{t}@{i}" for i in self.layers for t in TERMS]
@@ -101,7 +104,8 @@ class Invariants:
         idx = torch.as_tensor([pos[s] for s in probes], dtype=torch.long)
         terms = {k: v[idx][:, idx] for k, v in self.terms.items()}
         gram = None if self.gram is None else self.gram[idx][:, idx]
-        return Invariants(list(probes), self.layers, self.n_layers, terms, self.info, gram)
+        X = None if self.embeddings is None else self.embeddings[idx]
+        return Invariants(list(probes), self.layers, self.n_layers, terms, self.info, gram, X)
 
 
 # Timings and download counts differ from run to run (a second run downloads nothing); the
@@ -251,7 +255,7 @@ def compute(ckpt: Checkpoint, probes: list[str] | None = None, n_tokens: int = D
         info["hub"] = ckpt.hub.record()
     if len(lm.attention_layers) < lm.n_layers:  # a hybrid: the encoder's "last two layers" are among these
         info["attention_layers"] = list(lm.attention_layers)
-    return Invariants(probes, chosen, lm.n_layers, terms, info, gram(X))
+    return Invariants(probes, chosen, lm.n_layers, terms, info, gram(X), X.float())
 
 
 def _embeddings(ckpt: Checkpoint, lm: LanguageModel, ids: list[int]) -> torch.Tensor:

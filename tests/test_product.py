@@ -149,3 +149,23 @@ def test_demo_is_the_main_job(capsys, tmp_path):
         assert Image.open(tmp_path / pic).width == 2 * 256 + 3 * 16
     first, second = out.split("== ")[1:3]
     assert "verdict: SAME BASE" in first and "verdict: SAME BASE" not in second
+
+
+def test_a_dog_keyed_by_token_ids_says_so(capsys, minilm_dir, minilm_onnx, tmp_path):
+    """A model without tokenizer files is probed by token id: its record says so and its dog (PNG
+    and SVG) carries the band; `compare --image` draws both dogs from the comparison's own terms,
+    so the tokenizer-less export and its source get alike dogs, both banded (issue 19)."""
+    from readable_fp.id_mark import TEXT
+
+    fp = readable_fp.fingerprint(minilm_onnx, n_tokens=256, progress=False)
+    assert fp.record["model"]["probe_keying"] == "token ids" and TEXT in fp.svg
+    im = np.asarray(Image.open(io.BytesIO(fp.png)).convert("L"), float)
+    assert im[-10:, :].mean() < 60 and im[-20:, 100:156].max() > 200  # a dark band with white text
+    plain = readable_fp.fingerprint(minilm_dir, n_tokens=256, progress=False)
+    assert plain.record["model"]["probe_keying"] == "token strings" and TEXT not in plain.svg
+    code, _, err = run(capsys, "compare", minilm_dir, minilm_onnx, "--tokens", 256, "--no-progress",
+                       "--image", tmp_path / "img")
+    assert code == 0, err
+    pair = Image.open(tmp_path / "img" / "comparison.png").convert("L")
+    a, b = (np.asarray(pair.crop((x, 16, x + 256, 272)), float) for x in (16, 288))
+    assert np.abs(a - b).mean() < 20 and a[-10:].mean() < 60 and b[-10:].mean() < 60
