@@ -32,6 +32,7 @@ from .errors import FingerprintError, printable
 from .upload_plan import plan
 
 MAX_UPLOAD = 2_000_000_000  # bytes, all files of one model together
+UNNAMED = "the uploaded model"  # a folder upload has no name of its own: the card box gives it one
 
 
 def message(e: BaseException) -> str:
@@ -119,7 +120,7 @@ def _model(files, path: str, tmps: ExitStack, limit: int, policy: Policy, which:
         from .paths import read_json
         base = read_json(ref, "adapter_config.json").get("base_model_name_or_path")
         policy.check(str(base or ""), f"{which}the adapter's base model: ")
-    return str(ref), ref.name if ref.is_file() else "the uploaded model"  # a folder upload has no name of its own
+    return str(ref), ref.name if ref.is_file() else UNNAMED
 
 
 def _unlink(path: str) -> None:
@@ -180,8 +181,10 @@ def _slug(name: str) -> str:
 
 
 def _fail(e: BaseException):
-    """Gradio's own error: a toast that screen readers announce; never a traceback."""
-    return gr.Error(message(e), print_exception=False)
+    """Gradio's own error: a toast that screen readers announce; never a traceback. The toast
+    renders HTML, and messages quote file names: those are shown, never interpreted."""
+    from html import escape
+    return gr.Error(escape(message(e), quote=False), print_exception=False)
 
 
 # ---- the bundled models: examples that run with one click ----------------------------------------
@@ -258,8 +261,8 @@ def describe_upload(files) -> str:
 def _fingerprint_outputs(fp, name: str, card_name: str, session: list):
     from .model_card import IMAGE, badge, bundle, section
 
-    ref = (card_name or "").strip() or name
-    name = (card_name or "").strip() or name  # a folder upload has no name of its own
+    name = (card_name or "").strip() or name
+    ref = "MODEL" if name == UNNAMED else name  # what the card's verify commands name
     d = _out_dir()
     (d / IMAGE).write_bytes(fp.png)
     (d / "fingerprint.json").write_text(json.dumps(fp.record, indent=1, ensure_ascii=False) + "\n")
