@@ -189,9 +189,9 @@ def _fail(e: BaseException):
 
 # ---- the bundled models: examples that run with one click ----------------------------------------
 COMPARE_EXAMPLES = [  # (A, B, what the pair is); "KEY:bare" is the package's file as shipped
-    ("minilm", "minilm-int8", "all-MiniLM-L6-v2 vs its int8 ONNX export (same base)"),
-    ("minilm", "minilm-int8:bare", "all-MiniLM-L6-v2 vs the int8 export as shipped: model.onnx alone, no tokenizer"),
-    ("smollm2", "minilm", "SmolLM2-135M vs all-MiniLM-L6-v2 (independent)"),
+    ("minilm", "minilm-int8", "all-MiniLM vs its int8 ONNX export"),
+    ("minilm", "minilm-int8:bare", "all-MiniLM vs int8 export, no tokenizer"),  # short: Gradio cuts long labels
+    ("smollm2", "minilm", "SmolLM2-135M vs all-MiniLM"),
 ]
 _cache: dict = {}
 _locks: dict = {}

@@ -225,7 +225,7 @@ def test_compare_without_a_tokenizer_draws_both_dogs_alike(page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Compare").click()
-    page.locator("#cmp-examples").get_by_text("as shipped").click()
+    page.locator("#cmp-examples").get_by_text("no tokenizer").click()
     badge = page.locator("#cmp-result .rfp-badge")
     expect(badge).to_have_text("Same base", timeout=SLOW)
     (a, alt_a), (b, alt_b) = _dogs(page, "#cmp-result", 2)
