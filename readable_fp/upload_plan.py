@@ -12,12 +12,12 @@ Pickled weights (.bin, .pt) are never read here: a pickle can run code when load
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 
 from .errors import FingerprintError, printable
+from .hashing import file_sha256
 
 TOKENIZER = frozenset({"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                        "merges.txt", "tokenizer.model", "added_tokens.json"})
@@ -101,7 +101,7 @@ def _one(name: str, paths: list[str]) -> str:
     names no model type."""
     if len(paths) == 1:
         return paths[0]
-    distinct = {_digest(p): p for p in paths}
+    distinct = {file_sha256(p): p for p in paths}
     if len(distinct) == 1:
         return paths[0]
     if name == "config.json":
@@ -110,14 +110,6 @@ def _one(name: str, paths: list[str]) -> str:
             return models[0]
     raise FingerprintError(f"{len(distinct)} different files named {printable(name)} (from different folders?): "
                            "upload one model's folder")
-
-
-def _digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _is_model_config(path: str) -> bool:

@@ -8,6 +8,7 @@ Text read from files or typed by users is escaped here, once.
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 
 from .errors import printable
@@ -34,7 +35,6 @@ def text(s: str) -> str:
 
 def md_text(s: str) -> str:
     """A user's or a file's string, shown literally in Markdown (file patterns like *.gguf are not emphasis)."""
-    import re
     return re.sub(r"([\\`*_{}\[\]()#+!|<>~])", r"\\\1", printable(str(s)))
 
 
