@@ -27,7 +27,8 @@ dict with NVIDIA's dotted names (``mapping.fc0.weight``, ``synthesis.b64.torgb.w
 the generator's configuration is read from the ``init_kwargs`` the persistence wrapper recorded
 (``z_dim``, ``w_dim``, ``img_resolution``, ``img_channels``, ``mapping_kwargs.num_layers`` and
 ``lr_multiplier``, ``synthesis_kwargs.channel_base/channel_max/conv_clamp/architecture``; stylegan3
-passes the synthesis options as top-level kwargs, which is accepted too), and
+passes the synthesis options as top-level kwargs, which is accepted too, and when it records no
+``conv_clamp`` its generator clamps at 256, where stylegan2-ada-pytorch's does not clamp), and
 the weights are loaded into this project's `readable_fp.stylegan2.Generator`, whose parameter
 names are identical, with ``strict=True`` (half-precision tensors are cast to float32).
 Refused with a clear message: conditional generators (``c_dim > 0``), architectures other than
@@ -53,6 +54,7 @@ import collections
 import io
 import os
 import pickle
+import re
 from typing import Any
 
 import numpy as np
@@ -135,10 +137,20 @@ def _load_storage_from_bytes(b: Any):
     try:
         storage = torch.load(io.BytesIO(bytes(b)), weights_only=True, map_location="cpu")
     except Exception as e:
-        raise FingerprintError(f"unreadable tensor storage in the pickle: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise FingerprintError(_storage_refusal(e)) from None
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise FingerprintError(f"tensor storage in the pickle holds a {type(storage).__name__}, not a storage")
     return storage
+
+
+def _storage_refusal(e: Exception) -> str:
+    """Our words for torch's refusal. Torch's own message advises retrying with
+    ``weights_only=False``, which is exactly what would run the payload, so it is never passed on."""
+    named = re.search(r"GLOBAL ([\w.]+)", str(e))
+    if named:
+        return (f"a tensor storage in the pickle calls {named.group(1)}, which is code, not tensor data; "
+                "refusing it (nothing from the pickle was run)")
+    return f"unreadable tensor storage in the pickle ({type(e).__name__}); nothing from the pickle was run"
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
@@ -335,9 +347,18 @@ def generator_config(obj: PersistentObject, where: str = "G_ema") -> dict[str, A
                                "StyleGAN2 generators (c_dim=0) are supported")
     mk = dict(kwargs.get("mapping_kwargs") or {})
     sk = dict(kwargs.get("synthesis_kwargs") or {})
-    # stylegan3's networks_stylegan2.Generator takes the synthesis options as top-level **kwargs.
-    for k in [k for k in kwargs if k not in _G_ARGS and k in _SYNTHESIS_KNOWN]:
+    # stylegan3's networks_stylegan2.Generator takes the synthesis options as top-level **kwargs,
+    # and its defaults differ: SynthesisBlock clamps at 256 where stylegan2-ada-pytorch's does not.
+    top = [k for k in kwargs if k not in _G_ARGS and k in _SYNTHESIS_KNOWN]
+    for k in top:
         sk.setdefault(k, kwargs.pop(k))
+    if "synthesis_kwargs" in kwargs:
+        default_clamp = None  # stylegan2-ada-pytorch (its train.py and legacy.py always record it anyway)
+    elif top:
+        default_clamp = 256  # NVlabs/stylegan3 training/networks_stylegan2.py; train.py records it only for --fp32
+    else:
+        raise FingerprintError(f"{where}: the pickle records no synthesis options, so which NVIDIA repository "
+                               "wrote it (and so its conv_clamp default) cannot be told; not supported")
     unknown = sorted(set(mk) - _MAPPING_KNOWN) + sorted(set(sk) - _SYNTHESIS_KNOWN)
     unknown += sorted(set(kwargs) - set(_G_ARGS))
     if unknown:
@@ -353,13 +374,13 @@ def generator_config(obj: PersistentObject, where: str = "G_ema") -> dict[str, A
                 raise FingerprintError(f"{where}: {what} {got!r} is not supported (only {want!r})")
     if mk.get("w_avg_beta", 0.995) is None:
         raise FingerprintError(f"{where}: the generator tracks no average W (w_avg_beta=None); not supported")
-    conv_clamp = sk.get("conv_clamp", None)
+    conv_clamp = sk.get("conv_clamp", default_clamp)
     return dict(
         z_dim=int(kwargs["z_dim"]), w_dim=int(kwargs["w_dim"]),
         img_resolution=int(kwargs["img_resolution"]), img_channels=int(kwargs["img_channels"]),
         mapping_layers=int(mk.get("num_layers", 8)),
         channel_base=int(sk.get("channel_base", 32768)), channel_max=int(sk.get("channel_max", 512)),
-        conv_clamp=None if conv_clamp is None else conv_clamp,
+        conv_clamp=conv_clamp,
         mapping_lr_multiplier=float(mk.get("lr_multiplier", 0.01)),
     )
 

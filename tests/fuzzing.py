@@ -81,7 +81,7 @@ def _onnx_seed(bert: Path, dst: Path) -> Path:
 
 
 def _pickle_seed(path: Path) -> Path:
-    from test_nvidia_pickle import source_generator, write_nvidia_pickle
+    from nvidia_pickles import source_generator, write_nvidia_pickle
 
     return write_nvidia_pickle(path, source_generator(), path.with_suffix(".EXECUTED"))
 

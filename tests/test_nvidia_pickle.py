@@ -1,20 +1,12 @@
-"""Reading NVIDIA StyleGAN2-ADA pickles without running their code.
-
-The real afhqdog.pkl cannot be fetched here (no network), so each test builds a pickle of the
-same structure: the dict {'G', 'D', 'G_ema', 'augment_pipe', 'training_set_kwargs'} whose networks
-are pickled as ``torch_utils.persistence._reconstruct_persistent_obj(meta)``, meta carrying
-``module_src`` that, if executed (as NVIDIA's loader does), writes a marker file. The fake NVIDIA
-modules exist in sys.modules only while the pickle is written.
-"""
+"""Reading NVIDIA StyleGAN2-ADA pickles without running their code (pickles built by
+tests/nvidia_pickles.py: NVIDIA's structure, with module source that must never run)."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
 import os
 import pickle
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -25,118 +17,8 @@ from readable_fp.errors import FingerprintError
 from readable_fp.nvidia_pickle import SafeUnpickler, convert_nvidia_pickle, load_nvidia_pickle, read_pickle
 from readable_fp.stylegan2 import Generator, load_generator
 
-CFG = dict(z_dim=32, w_dim=32, img_resolution=16, img_channels=3, mapping_layers=2,
-           channel_base=256, channel_max=32, conv_clamp=256, mapping_lr_multiplier=0.01)
-NV_MODULES = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util")
-
-
-@contextlib.contextmanager
-def fake_nvidia_modules():
-    """torch_utils.persistence and dnnlib.util as pickle.dump needs them: just named globals."""
-    def _reconstruct_persistent_obj(meta):  # what NVIDIA's would do: exec(meta['module_src'])
-        raise AssertionError("the test's reconstruct function must never be called")
-
-    class EasyDict(dict):
-        pass
-
-    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
-    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
-    mods = {name: types.ModuleType(name) for name in NV_MODULES}
-    mods["torch_utils.persistence"]._reconstruct_persistent_obj = _reconstruct_persistent_obj
-    mods["torch_utils"].persistence = mods["torch_utils.persistence"]
-    mods["dnnlib.util"].EasyDict = EasyDict
-    mods["dnnlib"].util, mods["dnnlib"].EasyDict = mods["dnnlib.util"], EasyDict
-    assert not any(name in sys.modules for name in NV_MODULES)
-    sys.modules.update(mods)
-    try:
-        yield _reconstruct_persistent_obj, EasyDict
-    finally:
-        for name in NV_MODULES:
-            sys.modules.pop(name, None)
-
-
-class Persistent:
-    """Pickles like a @persistence.persistent_class object of stylegan2-ada-pytorch."""
-
-    def __init__(self, reconstruct, meta):
-        self.reconstruct, self.meta = reconstruct, meta
-
-    def __reduce__(self):
-        return (self.reconstruct, (self.meta,))
-
-
-def module_src(marker) -> str:
-    return (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('module_src was executed')\n"
-            "class Generator:\n    pass\n")
-
-
-def as_nvidia(m: torch.nn.Module, reconstruct, src: str, init_kwargs=None) -> Persistent:
-    """NVIDIA's meta for module m: its __dict__ (children converted too), plus init args and
-    the numpy-float gains NVIDIA's layers keep as attributes."""
-    state = dict(m.__dict__)
-    state["_modules"] = collections.OrderedDict(
-        (k, None if v is None else as_nvidia(v, reconstruct, src)) for k, v in m._modules.items())
-    state.pop("config", None)
-    state["_init_args"] = ()
-    state["_init_kwargs"] = init_kwargs if init_kwargs is not None else {}
-    if "weight_gain" in state:
-        state["weight_gain"] = np.float64(state["weight_gain"])
-    meta = dict(type="class", version=4, module_src=src, class_name=type(m).__name__, state=state)
-    return Persistent(reconstruct, meta)
-
-
-def nvidia_kwargs(EasyDict, c_dim=0, architecture="skip", **extra_synthesis):
-    """The init_kwargs legacy.py / train.py record for a generator of CFG."""
-    return EasyDict(
-        z_dim=CFG["z_dim"], c_dim=c_dim, w_dim=CFG["w_dim"], img_resolution=CFG["img_resolution"],
-        img_channels=CFG["img_channels"],
-        mapping_kwargs=EasyDict(num_layers=CFG["mapping_layers"], embed_features=None, layer_features=None,
-                                activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995),
-        synthesis_kwargs=EasyDict({**dict(channel_base=CFG["channel_base"], channel_max=CFG["channel_max"],
-                                          num_fp16_res=4, conv_clamp=256, architecture=architecture,
-                                          resample_filter=[1, 3, 3, 1], use_noise=True, activation="lrelu"),
-                                   **extra_synthesis}))
-
-
-def source_generator(seed=0) -> Generator:
-    torch.manual_seed(seed)
-    G = Generator(**CFG).eval()
-    with torch.no_grad():  # make every tensor distinctive (zero biases would hide mix-ups)
-        for t in G.state_dict().values():
-            if not t.shape == (4, 4):  # keep the fixed resample filters
-                t.add_(torch.randn(t.shape) * 0.1)
-    return G
-
-
-def write_nvidia_pickle(path, G, marker, *, kwargs_fn=nvidia_kwargs, extra=None, half=False, **kw):
-    with fake_nvidia_modules() as (reconstruct, EasyDict):
-        src = module_src(marker)
-        G_rec = as_nvidia(G, reconstruct, src, init_kwargs=kwargs_fn(EasyDict, **kw))
-        if half:  # NVIDIA's fp16 blocks keep float32 weights; a half-precision copy must still load
-            def halve(rec):
-                st = rec.meta["state"]
-                st["_parameters"] = collections.OrderedDict(
-                    (k, None if v is None else torch.nn.Parameter(
-                        v.detach().half().contiguous(memory_format=torch.channels_last if v.ndim == 4
-                                                     else torch.contiguous_format), requires_grad=False))
-                    for k, v in st["_parameters"].items())
-                for child in st["_modules"].values():
-                    halve(child)
-            halve(G_rec)
-        # D: anything; here a record with a tensor, a numpy array and a numpy float.
-        D = Persistent(reconstruct, dict(type="class", version=4, module_src=src, class_name="Discriminator", state=dict(
-            _parameters=collections.OrderedDict(weight=torch.nn.Parameter(torch.randn(4, 3))),
-            _buffers=collections.OrderedDict(), _modules=collections.OrderedDict(),
-            _non_persistent_buffers_set=set(), training=False, table=np.arange(6.0).reshape(2, 3),
-            weight_gain=np.float32(0.25), _init_args=(), _init_kwargs=EasyDict(c_dim=0))))
-        data = dict(training_set_kwargs=EasyDict(class_name="training.dataset.ImageFolderDataset",
-                                                 path="~/datasets/afhqdog.zip", use_labels=False,
-                                                 max_size=4739, xflip=False, resolution=16),
-                    G=G_rec, D=D, G_ema=G_rec, augment_pipe=None, **(extra or {}))
-        with open(path, "wb") as f:
-            pickle.dump(data, f)
-    return path
+from nvidia_pickles import (CFG, NV_MODULES, Persistent, fake_nvidia_modules, nvidia_kwargs, source_generator,
+                            write_nvidia_pickle)
 
 
 @pytest.fixture(scope="module")
@@ -382,3 +264,78 @@ def test_a_view_past_its_storage_is_refused(tmp_path):
     (tmp_path / "view.pkl").write_bytes(pickle.dumps(HugeView(), protocol=4))
     with pytest.raises(FingerprintError, match="reaches past its 16-element storage"):
         read_pickle(tmp_path / "view.pkl")
+
+
+def _sg3_kwargs(EasyDict, cfg=CFG, **top):
+    """What NVlabs/stylegan3's train.py --cfg=stylegan2 records (no conv_clamp unless --fp32)."""
+    return EasyDict(z_dim=cfg["z_dim"], w_dim=cfg["w_dim"], c_dim=0, img_resolution=cfg["img_resolution"],
+                    img_channels=cfg["img_channels"], mapping_kwargs=EasyDict(num_layers=cfg["mapping_layers"]),
+                    channel_base=cfg["channel_base"], channel_max=cfg["channel_max"], num_fp16_res=4,
+                    fused_modconv_default="inference_only", **top)
+
+
+def test_stylegan3_layout_without_conv_clamp_renders_like_the_clamped_reference(tmp_path):
+    """stylegan3's SynthesisBlock clamps at 256 by default; a pickle that relies on it must not be
+    read unclamped. Large biases push activations past 256, where the two differ."""
+    from readable_fp.stylegan2 import render
+
+    ref = source_generator(seed=3)  # conv_clamp=256: the reference
+    with torch.no_grad():
+        ref.synthesis.b4.conv1.bias.add_(400.0)
+        ref.synthesis.b8.conv0.bias.add_(-300.0)
+    pkl = write_nvidia_pickle(tmp_path / "sg3.pkl", ref, tmp_path / "EXECUTED", kwargs_fn=_sg3_kwargs)
+    G = load_nvidia_pickle(pkl)
+    assert G.config["conv_clamp"] == 256
+    unclamped = Generator(**{**CFG, "conv_clamp": None}).eval()
+    unclamped.load_state_dict(ref.state_dict())
+    z = np.random.default_rng(0).standard_normal(CFG["z_dim"])
+    peak = []
+    unclamped.synthesis.b4.conv1.register_forward_hook(lambda m, i, out: peak.append(out.abs().max().item()))
+    got, want, wrong = (np.asarray(render(z, g)) for g in (G, ref, unclamped))
+    assert peak[0] > 256
+    assert np.array_equal(got, want)
+    mse = np.mean((wrong.astype(float) - want) ** 2)
+    assert 10 * np.log10(255**2 / mse) < 20  # PSNR in dB: read unclamped, it is another picture
+
+
+def test_conv_clamp_defaults_follow_the_repository_that_wrote_the_pickle(tmp_path, src_G):
+    def ada_without_clamp(EasyDict, **kw):  # stylegan2-ada-pytorch's own default: no clamping
+        k = nvidia_kwargs(EasyDict, **kw)
+        del k["synthesis_kwargs"]["conv_clamp"]
+        return k
+    pkl = write_nvidia_pickle(tmp_path / "ada.pkl", src_G, tmp_path / "EXECUTED", kwargs_fn=ada_without_clamp)
+    assert load_nvidia_pickle(pkl).config["conv_clamp"] is None
+    pkl = write_nvidia_pickle(tmp_path / "fp32.pkl", src_G, tmp_path / "EXECUTED", kwargs_fn=_sg3_kwargs,
+                              conv_clamp=None)  # stylegan3 --fp32 records None explicitly
+    assert load_nvidia_pickle(pkl).config["conv_clamp"] is None
+
+    def bare(EasyDict, **kw):  # neither layout's marks: which default applies cannot be told
+        k = nvidia_kwargs(EasyDict, **kw)
+        del k["synthesis_kwargs"]
+        return k
+    pkl = write_nvidia_pickle(tmp_path / "bare.pkl", src_G, tmp_path / "EXECUTED", kwargs_fn=bare)
+    with pytest.raises(FingerprintError, match="records no synthesis options"):
+        load_nvidia_pickle(pkl)
+
+
+def test_a_storage_payload_calling_code_is_refused_without_torch_unsafe_advice(tmp_path, src_G):
+    """The storage bytes go to torch.load(weights_only=True), which refuses them; its own message says
+    to retry with weights_only=False, which would run the payload. Ours must not."""
+    import io
+
+    marker = tmp_path / "EXECUTED"
+    payload = io.BytesIO()
+    torch.save(Evil((os.system, (f"touch {marker}",))), payload, _use_new_zipfile_serialization=False)
+
+    class Storage:
+        def __reduce__(self):
+            return torch.storage._load_from_bytes, (payload.getvalue(),)
+
+    pkl = write_nvidia_pickle(tmp_path / "evil-storage.pkl", src_G, marker, extra={"payload": Storage()})
+    with pytest.raises(FingerprintError) as e:
+        load_nvidia_pickle(pkl)
+    msg = str(e.value)
+    assert f"calls {os.system.__module__}.system, which is code" in msg and "nothing from the pickle was run" in msg
+    assert "weights_only" not in msg and "trust" not in msg.lower() and "\n" not in msg
+    assert not marker.exists()
+    assert main(["import-stylegan2", str(pkl), "-o", str(tmp_path / "g.safetensors")]) == 2
