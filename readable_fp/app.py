@@ -98,6 +98,35 @@ class Policy:
                 + (f" Or type {' or '.join(typed)}." if typed else ""))
 
 
+@dataclass(frozen=True)
+class Dogs:
+    """The renderers this app offers, as (label, key, renderer) with the default first: the
+    photographic dog when its generator is installed (or the operator names one), and the vector dog.
+    Users choose by key, never by path, and only among these."""
+
+    choices: tuple[tuple[str, str, str], ...]
+
+    @classmethod
+    def offered(cls, default: str | None = None) -> "Dogs":
+        from .renderers import PUBLISHED, VECTOR, installed, resolve
+
+        default = default or os.environ.get("READABLE_FP_RENDERER") or None
+        names = ([default] if default else []) + [n for n in PUBLISHED if installed(n)] + [VECTOR]
+        out: dict[str, tuple[str, str, str]] = {}
+        for ref in names:
+            r = resolve(ref)  # an operator's renderer that is not installed fails at start-up, in one line
+            label = "Vector drawing (readable-fp)" if r.path is None else f"Photographic: {r.credit}"
+            out.setdefault(r.name, (label, r.name, ref))
+        return cls(tuple(out.values()))
+
+    def renderer(self, key: str | None) -> str:
+        """The renderer a user's choice names (none: the default); anything else is refused."""
+        for _, k, ref in self.choices:
+            if key in (None, "", k):
+                return ref
+        raise FingerprintError(f"this app draws {' or '.join(k for _, k, _ in self.choices)} dogs, not {key!r}")
+
+
 def _model(files, path: str, tmps: ExitStack, limit: int, policy: Policy, which: str = "") -> tuple[str, str]:
     """(what to open, how users name it) from an upload or a typed path or Hub id, not both. The
     uploaded files are deleted from Gradio's cache when the request ends (`tmps` closes)."""
@@ -224,23 +253,31 @@ def _cached(key, make):
         return _cache[key]
 
 
-def _bundled_fingerprint(key: str):
+def _bundled_fingerprint(key: str, renderer: str | None = None):
     from .fingerprint import fingerprint
-    return _cached(("fp", key), lambda: fingerprint(bundled.model(key), progress=False))  # with its tokenizer
+    return _cached(("fp", key, renderer), lambda: fingerprint(bundled.model(key), renderer=renderer,
+                                                             progress=False))  # with its tokenizer
+
+
+def _caption(name: str, fp) -> str:
+    """A gallery caption: whose dog, how it was keyed, and which renderer drew it."""
+    marked = " (token ids)" if fp.record["model"]["probe_keying"] == "token ids" else ""
+    return f"{name}{marked} · {fp.record['renderer']['name']}"
 
 
 @_tracked
-def examples() -> list[tuple[str, str]]:
+def examples(renderer: str | None = None) -> list[tuple[str, str]]:
     """(PNG path, caption) of the installed bundled models, made once per process at the first
     page load, so a first visit shows dogs without any upload and later visits cost nothing."""
     def make():
         out, d = [], _out_dir()
         for key in _installed():
-            (d / f"{key}.png").write_bytes(_bundled_fingerprint(key).png)
-            out.append((str(d / f"{key}.png"), bundled.MODELS[key][2]))
+            fp = _bundled_fingerprint(key, renderer)
+            (d / f"{key}.png").write_bytes(fp.png)
+            out.append((str(d / f"{key}.png"), _caption(bundled.MODELS[key][2], fp)))
         return out
     try:
-        return list(_cached("examples", make))
+        return list(_cached(("examples", renderer), make))
     except Exception as e:  # a broken example must not break the page for everyone
         print(f"readable-fp app: examples: {message(e)}", file=sys.stderr)
         return []
@@ -268,8 +305,7 @@ def _fingerprint_outputs(fp, name: str, card_name: str, session: list):
     (d / "fingerprint.json").write_text(json.dumps(fp.record, indent=1, ensure_ascii=False) + "\n")
     zipped = d / f"{_slug(ref)}.readable-fp.zip"
     zipped.write_bytes(bundle(fp.png, fp.record, ref))
-    marked = " (token ids)" if fp.record["model"]["probe_keying"] == "token ids" else ""
-    session = session + [(str(d / IMAGE), _short(name) + marked)]
+    session = session + [(str(d / IMAGE), _caption(_short(name), fp))]
     return (web_views.fingerprint_view(fp, _short(name, 60)),
             gr.update(value=str(zipped), visible=True), gr.update(value=str(d / IMAGE), visible=True),
             gr.update(value=str(d / "fingerprint.json"), visible=True),
@@ -277,11 +313,12 @@ def _fingerprint_outputs(fp, name: str, card_name: str, session: list):
 
 
 @_tracked
-def make_fingerprint(files, path, card_name, session, limit=MAX_UPLOAD, policy=Policy(),
+def make_fingerprint(files, path, card_name, style, session, limit=MAX_UPLOAD, policy=Policy(), dogs=None,
                      progress=gr.Progress(track_tqdm=True)):
     progress(0.02, desc="Checking the upload")
     try:
         with ExitStack() as tmps:  # the upload's copy goes as soon as it is read, or failed
+            renderer = (dogs or Dogs.offered()).renderer(style)
             ref, name = _model(files, path, tmps, limit, policy)
             from .api import open_model
             from .fingerprint import fingerprint
@@ -289,7 +326,7 @@ def make_fingerprint(files, path, card_name, session, limit=MAX_UPLOAD, policy=P
             progress(0.1, desc="Opening the model")
             m = open_model(ref, progress=True)  # a Hub model's download shows in MB
             progress(0.2, desc="Reading the weights")
-            fp = fingerprint(m, progress=False)
+            fp = fingerprint(m, renderer=renderer, progress=False)
     except Exception as e:
         raise _fail(e) from None
     progress(0.95, desc="Writing the model card")
@@ -297,19 +334,19 @@ def make_fingerprint(files, path, card_name, session, limit=MAX_UPLOAD, policy=P
 
 
 @_tracked
-def run_example(index, card_name, session, progress=gr.Progress()):
+def run_example(index, card_name, style, session, dogs=None, progress=gr.Progress()):
     keys = _installed()
     progress(0.1, desc="Reading the bundled model")
     try:
         key = keys[int(index)]
-        fp = _bundled_fingerprint(key)
+        fp = _bundled_fingerprint(key, (dogs or Dogs.offered()).renderer(style))
     except Exception as e:
         raise _fail(e) from None
     return _fingerprint_outputs(fp, bundled.MODELS[key][2], card_name, session)
 
 
 # ---- compare -------------------------------------------------------------------------------------------
-def _compare(ref_a: str, ref_b: str, name_a: str, name_b: str, progress) -> dict:
+def _compare(ref_a: str, ref_b: str, name_a: str, name_b: str, renderer: str | None, progress) -> dict:
     """Both models read once, on the probe tokens they share; the verdict and both dogs come from
     that one reading."""
     from .api import judge, open_model, pair_invariants
@@ -325,14 +362,15 @@ def _compare(ref_a: str, ref_b: str, name_a: str, name_b: str, progress) -> dict
     progress(0.85, desc="Comparing")
     res = judge(ia, ib)
     progress(0.9, desc="Drawing the dogs")
-    fa, fb = from_invariants(ia), from_invariants(ib)
+    fa, fb = from_invariants(ia, renderer=renderer), from_invariants(ib, renderer=renderer)
     label = web_views.VERDICTS[res.verdict][0]
     png = _out_dir() / "comparison.png"
     png.write_bytes(side_by_side(fa.png, fb.png, _short(name_a), _short(name_b),
-                                 [f"{label}: similarity {res.ics:.1f} of 100", web_views.sentence(res)]))
+                                 [f"{label}: similarity {res.ics:.1f} of 100", web_views.sentence(res),
+                                  web_views.drawn_by(fa)]))
     return {"view": web_views.comparison_view(res, fa, fb, _short(name_a, 60), _short(name_b, 60)),
             "png": str(png), "stats": web_views.statistics(res), "terms": web_views.term_rows(res),
-            "caption": f"{_short(name_a, 20)} vs {_short(name_b, 20)}: {label}"}
+            "caption": f"{_short(name_a, 20)} vs {_short(name_b, 20)}: {label} · {fa.record['renderer']['name']}"}
 
 
 def _compare_outputs(r: dict, session: list):
@@ -342,25 +380,27 @@ def _compare_outputs(r: dict, session: list):
 
 
 @_tracked
-def make_comparison(files_a, path_a, files_b, path_b, session, limit=MAX_UPLOAD, policy=Policy(),
+def make_comparison(files_a, path_a, files_b, path_b, style, session, limit=MAX_UPLOAD, policy=Policy(), dogs=None,
                     progress=gr.Progress(track_tqdm=True)):
     progress(0.02, desc="Checking the uploads")
     try:
         with ExitStack() as tmps:
+            renderer = (dogs or Dogs.offered()).renderer(style)
             ref_a, name_a = _model(files_a, path_a, tmps, limit, policy, "model A: ")
             ref_b, name_b = _model(files_b, path_b, tmps, limit, policy, "model B: ")
-            r = _compare(ref_a, ref_b, name_a, name_b, progress)
+            r = _compare(ref_a, ref_b, name_a, name_b, renderer, progress)
     except Exception as e:
         raise _fail(e) from None
     return _compare_outputs(r, session)
 
 
 @_tracked
-def run_compare_example(index, session, progress=gr.Progress()):
+def run_compare_example(index, style, session, dogs=None, progress=gr.Progress()):
     try:
         a, b, _ = [x for x in COMPARE_EXAMPLES if _example_ready(x)][int(index)]
-        r = _cached(("cmp", a, b), lambda: _compare(_bundled_ref(a), _bundled_ref(b), _example_name(a),
-                                                     _example_name(b), progress))
+        renderer = (dogs or Dogs.offered()).renderer(style)
+        r = _cached(("cmp", a, b, renderer), lambda: _compare(_bundled_ref(a), _bundled_ref(b), _example_name(a),
+                                                               _example_name(b), renderer, progress))
     except Exception as e:
         raise _fail(e) from None
     return _compare_outputs(r, session)
@@ -447,17 +487,27 @@ def _compare_tab(policy: Policy, max_upload: int):
     return (files_a, path_a, files_b, path_b), go, ex, [result, png, stats, terms]
 
 
-def build(max_upload: int = MAX_UPLOAD, policy: Policy | None = None) -> gr.Blocks:
+def _style(dogs: Dogs):
+    """The renderer choice, shown only when there is one to make."""
+    return gr.Radio([(label, key) for label, key, _ in dogs.choices], value=dogs.choices[0][1], label="Dog",
+                    visible=len(dogs.choices) > 1, elem_id="rfp-renderer")
+
+
+def build(max_upload: int = MAX_UPLOAD, policy: Policy | None = None, dogs: Dogs | None = None) -> gr.Blocks:
     """The app; `max_upload`: the most bytes one model's uploaded files may take together;
-    `policy`: what typed references may open (default: $READABLE_FP_ALLOW_* , else nothing)."""
+    `policy`: what typed references may open (default: $READABLE_FP_ALLOW_* , else nothing);
+    `dogs`: the renderers offered (default: the photographic dog if installed, and the vector dog)."""
     policy = policy or Policy.from_env()
+    dogs = dogs or Dogs.offered()
     with gr.Blocks(title="readable-fp", delete_cache=(1800, 3600), analytics_enabled=False) as demo:
         limit = gr.State(max_upload)
         allowed = gr.State(policy)
+        offered = gr.State(dogs)
         session = gr.State([])  # per browser session: nobody else sees these dogs
         gr.Markdown("# readable-fp: a dog for every language model\nDrawn from the weights alone. Models that "
                     "share a base get near-identical dogs, independent models clearly different ones.",
                     elem_id="rfp-header")
+        style = _style(dogs)
         with gr.Tabs():
             with gr.Tab("Fingerprint", elem_id="tab-fingerprint"):
                 files, path, card_name, go, ex, fp_out = _fingerprint_tab(policy, session, max_upload)
@@ -469,18 +519,19 @@ def build(max_upload: int = MAX_UPLOAD, policy: Policy | None = None) -> gr.Bloc
                 grid = dict(columns=4, object_fit="contain", height="auto", buttons=["download", "fullscreen"])
                 shown = gr.Gallery(label="Made in this browser session (newest first)", elem_id="gallery-session", **grid)
                 bundled_dogs = gr.Gallery(label="Examples: bundled real models", elem_id="gallery-examples", **grid)
-        run = dict(fn=make_fingerprint, inputs=[files, path, card_name, session, limit, allowed],
+        run = dict(fn=make_fingerprint, inputs=[files, path, card_name, style, session, limit, allowed, offered],
                    outputs=fp_out + [shown], api_name="make_fingerprint")
         go.click(**run).then(lambda: None, None, files, api_name=False)  # its files are gone: empty the box
         path.submit(**{**run, "api_name": False})
-        ex.click(run_example, [ex, card_name, session], fp_out + [shown], api_name=False)
-        cmp_run = dict(fn=make_comparison, inputs=[*inputs, session, limit, allowed], outputs=cmp_out + [session, shown])
+        ex.click(run_example, [ex, card_name, style, session, offered], fp_out + [shown], api_name=False)
+        cmp_run = dict(fn=make_comparison, inputs=[*inputs, style, session, limit, allowed, offered],
+                       outputs=cmp_out + [session, shown])
         cmp.click(**cmp_run, api_name="make_comparison").then(lambda: (None, None), None, [inputs[0], inputs[2]],
                                                                api_name=False)
         for p in (inputs[1], inputs[3]):
             p.submit(**cmp_run, api_name=False)
-        cmp_ex.click(run_compare_example, [cmp_ex, session], cmp_out + [session, shown], api_name=False)
-        demo.load(examples, None, bundled_dogs, api_name=False)
+        cmp_ex.click(run_compare_example, [cmp_ex, style, session, offered], cmp_out + [session, shown], api_name=False)
+        demo.load(lambda: examples(dogs.renderer(None)), None, bundled_dogs, api_name=False)
     return demo
 
 
@@ -493,17 +544,19 @@ WORKERS = 2  # requests served at once: one slow model (or Hub lookup) does not 
 
 
 def launch(host: str | None = None, port: int | None = None, max_upload: int | None = None,
-           policy: Policy | None = None) -> int:
+           policy: Policy | None = None, renderer: str | None = None) -> int:
     """Serve the app until interrupted, however it is started (`readable-fp app`, `python app.py`).
     `max_upload` (bytes; default $READABLE_FP_MAX_UPLOAD or 2 GB) bounds one model's upload;
     Gradio also refuses any single file above it. Host and port default to Gradio's own
-    ($GRADIO_SERVER_NAME / $GRADIO_SERVER_PORT, as Spaces set them), else 127.0.0.1:7860."""
+    ($GRADIO_SERVER_NAME / $GRADIO_SERVER_PORT, as Spaces set them), else 127.0.0.1:7860.
+    `renderer` (default $READABLE_FP_RENDERER, else afhqdog if installed): the dog drawn first."""
     limit = max_upload or int(os.environ.get("READABLE_FP_MAX_UPLOAD", MAX_UPLOAD))
+    dogs = Dogs.offered(renderer)  # a renderer that is not installed fails here, before serving
     if threading.current_thread() is threading.main_thread():
         # `kill` / a service manager stops the app like Ctrl-C: Gradio closes, and the results folder goes
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        build(limit, policy).queue(default_concurrency_limit=WORKERS).launch(
+        build(limit, policy, dogs).queue(default_concurrency_limit=WORKERS).launch(
             server_name=host, server_port=port, max_file_size=limit, show_error=False, css=CSS,
             js=web_a11y.JS, footer_links=[])
     except OSError as e:  # typically: the port is taken

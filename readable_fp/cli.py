@@ -37,7 +37,11 @@ def _add_renderer_options(p: argparse.ArgumentParser) -> None:
                    help="trained, random-projection, mean-pool, or a .safetensors path "
                         "(default: the one pretrained/encoder.json measured best)")
     p.add_argument("--renderer", default=None, metavar="R",
-                   help="vector-dog (default) or a StyleGAN2 generator .safetensors (see import-stylegan2)")
+                   help="vector-dog (default), afhqdog (NVIDIA's photographic AFHQ-Dog generator, after "
+                        "`readable-fp renderer get afhqdog`) or a StyleGAN2 generator .safetensors")
+    p.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="image size in pixels (default: the renderer's own, 256 for vector-dog, 512 for afhqdog; "
+                        "256 suits a model card)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap_.add_argument("--allow-local-paths", action="append", default=[], metavar="DIR",
                      help="let users type paths of models inside DIR (repeatable); off by default: users upload")
     ap_.add_argument("--allow-hub", action="store_true", help="let users type Hugging Face Hub ids (off by default)")
+    ap_.add_argument("--renderer", default=None, metavar="R",
+                     help="the dog drawn first: afhqdog, vector-dog or a StyleGAN2 .safetensors (default: "
+                          "$READABLE_FP_RENDERER, else afhqdog when installed; users may pick the vector dog too)")
     ap_.add_argument("--max-upload", type=float, default=None, metavar="GB",
                      help="largest upload of one model, in GB (default: $READABLE_FP_MAX_UPLOAD bytes, or 2)")
 
@@ -144,6 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("supported", help="the architectures readable-fp reads: one row per adapter, with the "
                                           "config model_type values it covers")
     sp.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
+
+    r = sub.add_parser("renderer", help="the dog renderers: list them, get NVIDIA's photographic AFHQ-Dog generator")
+    rsub = r.add_subparsers(dest="renderer_command", metavar="ACTION", required=True)
+    rl = rsub.add_parser("list", help="the renderers readable-fp knows, whether installed, their licences")
+    rl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    rg = rsub.add_parser("get", help="download a published generator once (e.g. afhqdog), import it without "
+                                     "running any of its pickle, keep it as safetensors in the cache")
+    rg.add_argument("name", metavar="NAME", help="afhqdog: NVIDIA's StyleGAN2-ADA AFHQ-Dog, 512 px, CC BY-NC 4.0")
+    rg.add_argument("--url", help="download from this mirror instead of the publisher's URL")
+    rg.add_argument("--file", metavar="PKL", help="import this already downloaded pickle instead of downloading")
+    rg.add_argument("--force", action="store_true", help="fetch and import again even if installed")
+    rg.add_argument("--no-progress", action="store_true", help="hide the download's progress bar")
+    rr = rsub.add_parser("remove", help="delete an installed generator from the cache")
+    rr.add_argument("name", metavar="NAME")
 
     g = sub.add_parser("import-stylegan2",
                        help="convert an NVIDIA StyleGAN2-ADA .pkl to a safetensors generator (no pickle code is run)")
@@ -188,6 +209,37 @@ def _demo(args, progress: bool) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(f"fingerprints (dog.png, dog.svg, latent.json, fingerprint.json): {', '.join(str(out / k) for k in fps)}")
+    return 0
+
+
+def _renderer(args) -> int:
+    from . import renderer_get
+
+    if args.renderer_command == "get":
+        from .renderers import installed, resolve
+        was = installed(args.name)
+        path = renderer_get.get(args.name, args.url, args.file, args.force, progress=not args.no_progress)
+        r = resolve(args.name)
+        if was and not args.force:
+            print(f"{args.name} is already installed: {path} (--force fetches it again)")
+        else:
+            print(f"installed {args.name}: {path} ({r.credit}; pickle sha256 {r.extra.get('source_sha256')})")
+        print(f"use it with --renderer {args.name}; licence: {r.extra.get('license')}: {r.extra.get('terms')}")
+        return 0
+    if args.renderer_command == "remove":
+        gone = renderer_get.remove(args.name)
+        print(f"removed {gone}" if gone else f"{args.name} was not installed")
+        return 0
+    rows = renderer_get.listing()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'NAME':<11} {'SIZE':>6}  {'LICENCE':<31} {'STATUS'}")
+    for row in rows:
+        status = ("built in" if row["path"] is None and row["installed"] else
+                  f"installed: {row['path']}" if row["installed"] else f"not installed: readable-fp renderer get {row['name']}")
+        print(f"{row['name']:<11} {str(row['size']) + ' px':>6}  {row['license']:<31} {status}")
+        print(f"{'':<11} {row['title']}")
     return 0
 
 
@@ -251,7 +303,7 @@ def _fingerprint(args, progress: bool) -> int:
     for name in OUTPUTS + (PRIVATE,):
         not_an_input(Path(args.output) / name, [args.model, args.base, args.renderer])
     fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress,
-                     allow_full_download=args.allow_full_download)
+                     allow_full_download=args.allow_full_download, size=args.size)
     written = fp.save(args.output, save_invariants=args.save_invariants)
     print(f"wrote {args.output}: {', '.join(p.name for p in written)}"
           + ("  (invariants.safetensors is private: do not publish it)" if args.save_invariants else ""))
@@ -271,7 +323,7 @@ def _card(args, progress: bool) -> int:
     image = Path(args.image) if args.image else (Path(args.write).parent if args.write else Path(".")) / "fingerprint.png"
     check_output(str(image), inputs)
     fp = fingerprint(args.model, args.encoder, args.renderer, n_tokens=args.tokens, base=args.base, progress=progress,
-                     allow_full_download=args.allow_full_download)
+                     allow_full_download=args.allow_full_download, size=args.size)
     card_dir = Path(args.write).resolve().parent if args.write else Path.cwd()
     rel = os.path.relpath(image.resolve(), card_dir)
     text = section(fp.record, Path(rel).as_posix(), args.ref or args.model)
@@ -293,7 +345,7 @@ def _compare_image(args, res, pair) -> None:
 
     # The dogs are drawn from the terms just compared (the probe tokens both models share, keyed
     # as the comparison was), so the picture and the number beside it come from the same reading.
-    fa, fb = (from_invariants(inv, args.encoder, args.renderer) for inv in pair)
+    fa, fb = (from_invariants(inv, args.encoder, args.renderer, size=args.size) for inv in pair)
     lines = [f"ICS {res.ics:.2f} / 100 ({res.n_tokens} probe tokens): "
              + ", ".join(f"{t.term}@{t.layer_a} {t.ics:.1f}" for t in res.terms[:6])]
     lines.append(res.calibration.line() if res.calibration else "verdict: none (no null for this layer choice)")
@@ -313,6 +365,8 @@ def _run(args) -> int:
 
     if args.command == "import-stylegan2":
         return _import_stylegan2(args)
+    if args.command == "renderer":
+        return _renderer(args)
     if args.command == "null":
         return _null(args)
     if args.command == "supported":
@@ -327,7 +381,8 @@ def _run(args) -> int:
         from .app import Policy
         env = Policy.from_env()
         policy = Policy(tuple(args.allow_local_paths) or env.local_dirs, args.allow_hub or env.hub)
-        return launch(args.host, args.port, None if args.max_upload is None else int(args.max_upload * 1e9), policy)
+        return launch(args.host, args.port, None if args.max_upload is None else int(args.max_upload * 1e9), policy,
+                      args.renderer)
     progress = not args.no_progress
     if args.command == "demo":
         return _demo(args, progress)
@@ -337,6 +392,9 @@ def _run(args) -> int:
 
             from .atomic import not_an_input
             not_an_input(Path(args.image) / "comparison.png", [args.model_a, args.model_b, args.base_a, args.base_b])
+        if args.image:
+            from .fingerprint import check
+            check(args.encoder, args.renderer, args.size)
         nl = api.load_null(args.null)  # a bad null file fails before any reading
         pair = api.pair_invariants(args.model_a, args.model_b, args.tokens, args.layers, args.base_a, args.base_b,
                                    progress, args.allow_full_download)

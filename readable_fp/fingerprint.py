@@ -5,9 +5,9 @@
 
 The invariant terms behind the latent leak information about the weights, so they stay in
 memory (`fp.invariants`) unless `save(..., save_invariants=True)` is asked for.
-Renderers: ``vector-dog`` (the default: `readable_fp.vector_dog`, needs no weights) or the path
-of a StyleGAN2 generator in safetensors (`readable_fp.stylegan2`, e.g. one converted from
-NVIDIA's AFHQ-Dog pickle with ``readable-fp import-stylegan2``).
+Renderers (`readable_fp.renderers`): ``vector-dog`` (the default, needs no weights), ``afhqdog``
+(NVIDIA's StyleGAN2-ADA AFHQ-Dog, 512 px, after ``readable-fp renderer get afhqdog``) or the path of
+a StyleGAN2 generator in safetensors; ``size`` draws a smaller copy (e.g. 256 px for a model card).
 """
 from __future__ import annotations
 
@@ -26,8 +26,7 @@ from . import __version__
 from .errors import FingerprintError
 from .hashing import file_sha256
 from .model_terms import Invariants
-
-VECTOR = "vector-dog"
+from .renderers import Renderer, resolve
 FILES = ("dog.png", "dog.svg", "latent.json", "fingerprint.json")
 PRIVATE = "invariants.safetensors"
 OUTPUTS = ("dog.png", "dog.svg", "latent.json", "fingerprint.json")
@@ -37,21 +36,9 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def render(latent, renderer: str | os.PathLike | None = None) -> tuple[bytes, str | None]:
+def render(latent, renderer: str | os.PathLike | None = None, size: int | None = None) -> tuple[bytes, str | None]:
     """(PNG bytes, SVG text or None) of the dog for a 512-dim latent; deterministic."""
-    z = np.asarray(latent, dtype=np.float32)
-    if renderer in (None, VECTOR):
-        from . import vector_dog
-        return vector_dog.render_png(z), vector_dog.render_svg(z)
-    from . import stylegan2
-    return stylegan2.render_png(z, stylegan2.load_generator(renderer)), None
-
-
-def renderer_record(renderer: str | os.PathLike | None) -> dict:
-    if renderer in (None, VECTOR):
-        import resvg_py
-        return {"name": VECTOR, "rasteriser": f"resvg-py {getattr(resvg_py, '__version__', '?')}"}
-    return {"name": "stylegan2", "weights": Path(renderer).name, "weights_sha256": file_sha256(Path(renderer))}
+    return resolve(renderer).draw(latent, size)
 
 
 @dataclass
@@ -98,37 +85,39 @@ class Fingerprint:
 
 
 def fingerprint(model, encoder=None, renderer: str | os.PathLike | None = None, n_tokens: int | None = None,
-                base=None, progress: bool = True, allow_full_download: bool = False) -> Fingerprint:
+                base=None, progress: bool = True, allow_full_download: bool = False,
+                size: int | None = None) -> Fingerprint:
     """The public fingerprint of `model` (any reference `readable_fp.compare` accepts): its
     standalone invariants (own probe tokens, last two layers), the encoder's latent, the dog."""
     from . import api
 
     started = datetime.now(timezone.utc)
-    e, renderer = _check(encoder, renderer)  # bad names fail before reading
+    e, r = check(encoder, renderer, size)  # bad names fail before reading
     inv = api.invariants(model, n_tokens=n_tokens, base=base, progress=progress, allow_full_download=allow_full_download)
-    return from_invariants(inv, e, renderer, started)
+    return from_invariants(inv, e, r, started, size)
 
 
-def _check(encoder, renderer):
+def check(encoder, renderer, size=None) -> tuple:
+    """(Encoder, Renderer) for these options, the size checked: bad names fail before any reading."""
     from . import encoder as enc
 
     e = encoder if isinstance(encoder, enc.Encoder) else enc.get(encoder)
-    if renderer not in (None, VECTOR) and not Path(renderer).is_file():
-        raise FingerprintError(f"renderer '{renderer}': use '{VECTOR}' or the path of a StyleGAN2 .safetensors generator")
-    return e, renderer
+    r = resolve(renderer)
+    r.size(size)
+    return e, r
 
 
-def from_invariants(inv: Invariants, encoder=None, renderer: str | os.PathLike | None = None,
-                    started: datetime | None = None) -> Fingerprint:
+def from_invariants(inv: Invariants, encoder=None, renderer: str | os.PathLike | Renderer | None = None,
+                    started: datetime | None = None, size: int | None = None) -> Fingerprint:
     """The dog of invariants already read: a model's own (`fingerprint`) or the terms two models
     were compared on (`compare --image` and the web UI draw those, so the dogs are keyed as the
     number beside them). A dog keyed by token ids carries a band saying so (`id_mark`)."""
     from . import encoder as enc
 
     started = started or datetime.now(timezone.utc)
-    e, renderer = _check(encoder, renderer)
+    e, r = check(encoder, renderer, size)
     z = e.encode(inv)
-    png, svg = render(z, renderer)
+    png, svg = r.draw(z, size)
     if inv.keying == "token ids":
         from .id_mark import mark_png, mark_svg
         png, svg = mark_png(png), None if svg is None else mark_svg(svg)
@@ -148,7 +137,7 @@ def from_invariants(inv: Invariants, encoder=None, renderer: str | os.PathLike |
                   **({"hub": info["hub"]} if "hub" in info else {})},
         "encoder": {"name": e.name, **({"weights_sha256": file_sha256(weights)} if weights else {}),
                     **({"seed": e.SEED} if hasattr(e, "SEED") else {})},
-        "renderer": renderer_record(renderer),
+        "renderer": r.record(size),
         "latent_sha256": _sha256(np.asarray(z, dtype="<f4").tobytes()),
         "png_sha256": _sha256(png),
         "tensors_read_sha256": dict(sorted(info.get("tensors", {}).items())),

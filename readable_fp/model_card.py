@@ -15,9 +15,33 @@ START = "<!-- readable-fp:start -->"
 END = "<!-- readable-fp:end -->"
 
 
+def _drawn_by(ren: dict) -> str:
+    if ren.get("title"):
+        lic = f", {ren['license']}: non-commercial use only" if "NC" in str(ren.get("license", "")) else ""
+        return f"{ren['title']} (`{ren['name']}`{lic})"
+    return f"a renderer (`{ren['name']}`)"
+
+
+def _options(ren: dict) -> str:
+    """The fingerprint options that draw the same picture again."""
+    from .renderers import PUBLISHED, VECTOR, resolve
+
+    if ren["name"] == VECTOR:
+        out, native = "", resolve(VECTOR).native
+    else:
+        out = f" --renderer {ren['name'] if ren['name'] in PUBLISHED else ren.get('weights', 'GENERATOR')}"
+        native = PUBLISHED[ren["name"]].resolution if ren["name"] in PUBLISHED else None
+    size = ren.get("size")
+    return out + (f" --size {size}" if size and size != native else "")
+
+
 def section(record: dict, image: str, model_ref: str) -> str:
     """Markdown for a model card, `image` being the dog's path relative to the card."""
     m, enc, ren = record["model"], record["encoder"], record["renderer"]
+    from .renderers import PUBLISHED
+
+    opts = _options(ren)
+    get = f"readable-fp renderer get {ren['name']}   # once: downloads the generator\n" if ren["name"] in PUBLISHED else ""
     return f"""{START}
 ## Weight fingerprint
 
@@ -28,7 +52,7 @@ readable-fp {record['readable_fp']}. It is computed from
 the weights alone: invariant terms of the token embeddings and the last two layers
 ({m['probe_tokens']} probe tokens, layers {', '.join(map(str, m['layers']))} of {m['n_layers']}) survive
 fine-tuning, quantisation and function-preserving rearrangements of the weights; an encoder
-(`{enc['name']}`) maps them to a 512-dim latent and a renderer (`{ren['name']}`) draws it. Models that
+(`{enc['name']}`) maps them to a 512-dim latent and {_drawn_by(ren)} draws it. Models that
 share a base get near-identical dogs, independent models clearly different ones. The terms
 themselves are not published.
 
@@ -36,7 +60,7 @@ How to verify:
 
 ```bash
 pip install readable-fp
-readable-fp fingerprint {model_ref} -o fp     # the same dog; fp/fingerprint.json records every tensor read
+{get}readable-fp fingerprint {model_ref}{opts} -o fp     # the same dog; fp/fingerprint.json records every tensor read
 readable-fp compare {model_ref} OTHER_MODEL   # similarity (ICS 0-100), p-value and a verdict
 ```
 

@@ -446,11 +446,12 @@ def load_nvidia_pickle(path: str | os.PathLike, key: str = "G_ema"):
 
 
 def convert_nvidia_pickle(pkl: str | os.PathLike, out: str | os.PathLike, key: str = "G_ema",
-                          license: str = "") -> dict[str, str]:
+                          license: str = "", extra: dict | None = None, expect: dict | None = None) -> dict:
     """Convert network `key` of `pkl` to a safetensors file via `save_generator`; returns its extra meta.
 
-    The meta records the source file name, the pickle's sha256 and the network key; ``license`` is
-    left to the user (NVIDIA's official pickles are under the NVIDIA Source Code License-NC).
+    The meta records the source file name, the pickle's sha256 and the network key, then `extra`;
+    ``license`` is left to the user (NVIDIA's official pickles are non-commercial). `expect`: config
+    values the generator must have (e.g. ``{"img_resolution": 512}``), checked before anything is written.
     """
     from .stylegan2 import save_generator
 
@@ -461,7 +462,11 @@ def convert_nvidia_pickle(pkl: str | os.PathLike, out: str | os.PathLike, key: s
     if not os.path.isdir(parent):
         raise FingerprintError(f"{parent}: output directory does not exist")
     G = load_nvidia_pickle(pkl, key=key)
+    wrong = {k: G.config[k] for k, v in (expect or {}).items() if G.config[k] != v}
+    if wrong:
+        k = next(iter(wrong))
+        raise FingerprintError(f"{pkl}: {key} has {k} {wrong[k]}, expected {expect[k]}: not the generator asked for")
     meta = {"source": os.path.basename(pkl), "source_sha256": file_sha256(pkl), "source_key": key,
-            "source_format": "stylegan2-ada-pytorch pickle", "license": license}
+            "source_format": "stylegan2-ada-pytorch pickle", "license": license, **(extra or {})}
     save_generator(G, out, meta)
     return meta

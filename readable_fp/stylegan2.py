@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .errors import FingerprintError
 
-__all__ = ["Generator", "save_generator", "load_generator", "render", "render_png"]
+__all__ = ["Generator", "save_generator", "load_generator", "generator_meta", "render", "render_png"]
 
 _LRELU_ALPHA = 0.2
 _LRELU_GAIN = math.sqrt(2.0)  # keeps the activations' magnitude (He init) through lrelu
@@ -366,9 +366,8 @@ def save_generator(G: Generator, path, extra_meta: dict | None = None) -> None:
     _atomic_write(os.fspath(path), save(tensors, metadata={_META_KEY: meta_json}))
 
 
-def load_generator(path) -> Generator:
-    """Read a file written by ``save_generator`` (safetensors only, no pickle); eval mode.
-    The extra metadata is available as ``G.extra_meta``."""
+def generator_meta(path) -> dict:
+    """The metadata ``save_generator`` wrote (``config`` and ``extra``), read without the tensors."""
     from safetensors import safe_open
 
     path = os.fspath(path)
@@ -377,7 +376,6 @@ def load_generator(path) -> Generator:
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
             raw = (f.metadata() or {}).get(_META_KEY)
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for a non-safetensors file
         raise FingerprintError(f"{path} is not a safetensors generator file ({type(e).__name__}: {e})") from None
     try:
@@ -387,12 +385,27 @@ def load_generator(path) -> Generator:
         if meta.get("version") != _FORMAT_VERSION:
             raise FingerprintError(f"{path}: generator format version {meta.get('version')} is not supported "
                                    f"(this readable-fp reads version {_FORMAT_VERSION})")
-        G = Generator(**meta["config"])
+        Generator(**meta["config"])  # a config this Generator cannot take fails here, not at drawing time
+        if not isinstance(meta.get("extra", {}), dict):
+            raise ValueError("extra is not an object")
     except FingerprintError:
         raise
     except Exception:
         raise FingerprintError(f"{path} is a safetensors file but not a readable-fp StyleGAN2 generator "
                                f"(missing or invalid '{_META_KEY}' metadata)") from None
+    return meta
+
+
+def load_generator(path) -> Generator:
+    """Read a file written by ``save_generator`` (safetensors only, no pickle); eval mode.
+    The extra metadata is available as ``G.extra_meta``."""
+    from safetensors import safe_open
+
+    meta = generator_meta(path)
+    path = os.fspath(path)
+    with safe_open(path, framework="pt", device="cpu") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    G = Generator(**meta["config"])
     expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in tensors.items()}
     if expected != got:
@@ -456,7 +469,14 @@ def _to_pil(img: torch.Tensor):
     return Image.fromarray(x[:, :, :3], "RGB")
 
 
-def render(latent, G: Generator, truncation_psi: float = 0.5, truncation_cutoff=8):
+# The published method's setting (../shared/method.md: AFHQ-Dog at "truncation psi 0.5, cutoff 8"):
+# the first 8 ws (coarse and middle layers: pose, head, coat) are pulled halfway to the average dog,
+# the fine layers keep the latent's own detail. NVIDIA's generate.py --trunc truncates every layer,
+# which draws another picture (for 16 ws at 512 px, the 8 fine ones differ).
+TRUNCATION_PSI, TRUNCATION_CUTOFF = 0.5, 8
+
+
+def render(latent, G: Generator, truncation_psi: float = TRUNCATION_PSI, truncation_cutoff=TRUNCATION_CUTOFF):
     """The image of one latent: an RGB ``PIL.Image`` of G.img_resolution squared.
 
     Deterministic: constant noise, no randomness, no autograd, float32 (on G's device)."""

@@ -40,19 +40,28 @@ def md_text(s: str) -> str:
 
 def alt_text(fp, name: str) -> str:
     """What the dog looks like and whose it is."""
-    if fp.record["renderer"]["name"] == "vector-dog":
+    from .renderers import VECTOR, credit
+
+    if fp.record["renderer"]["name"] == VECTOR:
         from .vector_dog import describe
         look = describe(fp.latent)
     else:
-        look = "a dog drawn by a StyleGAN2 generator"
+        look = f"a photographic dog drawn by {credit(fp.record['renderer'])}"
     marked = " A dark band reads 'keyed by token ids (no tokenizer)'." if fp.record["model"]["probe_keying"] == "token ids" else ""
     return f"Fingerprint of {printable(name)}: {look}.{marked}"
 
 
+def drawn_by(fp) -> str:
+    from .renderers import credit
+    return "Drawn by " + credit(fp.record["renderer"])
+
+
 def dog(fp, name: str, caption: str | None = None) -> str:
+    """The dog as an image with alt text, captioned with its name and the renderer that drew it."""
     data = base64.b64encode(fp.png).decode("ascii")
     return (f'<figure class="rfp-dog"><img src="data:image/png;base64,{data}" alt="{text(alt_text(fp, name))}" '
-            f'width="256" height="256"><figcaption>{text(caption or name)}</figcaption></figure>')
+            f'width="256" height="256"><figcaption>{text(caption or name)}'
+            f'<span class="rfp-drawn">{text(drawn_by(fp))}</span></figcaption></figure>')
 
 
 def id_note(fp) -> str:
@@ -129,6 +138,7 @@ CSS = """
 .rfp-dog { margin: 0; text-align: center; width: 256px; flex: 0 0 256px; }
 .rfp-dog img { width: 256px; height: 256px; border-radius: 8px; }
 .rfp-dog figcaption { font-size: 0.9rem; overflow-wrap: anywhere; }
+.rfp-drawn { display: block; font-size: 0.8rem; }
 .rfp-pair { display: flex; gap: 16px; justify-content: center; flex-wrap: wrap; }
 .rfp-verdict { display: flex; align-items: center; gap: 12px; margin-bottom: 12px; }
 .rfp-verdict p { margin: 0; }

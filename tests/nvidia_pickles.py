@@ -131,3 +131,15 @@ def write_nvidia_pickle(path, G, marker, *, kwargs_fn=nvidia_kwargs, extra=None,
         with open(path, "wb") as f:
             pickle.dump(data, f)
     return path
+
+
+# afhqdog.pkl's interface (512 px RGB, 512-dim latents) with a tiny body (2 to 16 channels per
+# block), so a test can serve, import and draw it in moments.
+AFHQ_LIKE = dict(z_dim=512, w_dim=64, img_resolution=512, img_channels=3, mapping_layers=2,
+                 channel_base=1024, channel_max=16, conv_clamp=256, mapping_lr_multiplier=0.01)
+
+
+def write_afhq_like(path, seed=0):
+    """A pickle like afhqdog.pkl at `path`; its module source, if ever run, writes ``path.EXECUTED``."""
+    return write_nvidia_pickle(path, source_generator(seed, AFHQ_LIKE), path.with_suffix(".EXECUTED"),
+                               kwargs_fn=lambda E, **kw: nvidia_kwargs(E, cfg=AFHQ_LIKE, **kw))

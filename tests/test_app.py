@@ -4,6 +4,7 @@ Screenshots of every browser test are kept in tests/artifacts/ (ignored by git).
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -38,22 +39,22 @@ class Server(str):
     pid: int
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The app on a free localhost port; its own null store, Gradio cache and $TMPDIR, so the
-    user's files cannot change a verdict and what the app leaves behind can be seen."""
-    tmp = tmp_path_factory.mktemp("app")
+@contextlib.contextmanager
+def _app(tmp: Path, *args: str):
+    """`readable-fp app ARGS` on a free localhost port; its own null store, renderer cache, Gradio
+    cache and $TMPDIR, so the user's files cannot change a verdict or a dog, and what the app
+    leaves behind can be seen."""
     (tmp / "tmp").mkdir()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, READABLE_FP_HOME=str(tmp / "home"), GRADIO_TEMP_DIR=str(tmp / "gradio"), TMPDIR=str(tmp / "tmp"),
-               PYTHONUNBUFFERED="1")
+    env = dict(os.environ, READABLE_FP_HOME=str(tmp / "home"), READABLE_FP_CACHE=str(tmp / "cache"),
+               GRADIO_TEMP_DIR=str(tmp / "gradio"), TMPDIR=str(tmp / "tmp"), PYTHONUNBUFFERED="1")
     log = open(tmp / "server.log", "wb")
     # typed paths may name the bundled models only (users of a shared server upload instead)
     allowed = [str(bundled.path(k).parent) for k in ("minilm", "smollm2")] + [str(bundled.model("minilm-int8").parent)]
     proc = subprocess.Popen([sys.executable, "-m", "readable_fp.cli", "app", "--port", str(port),
-                             *[a for d in allowed for a in ("--allow-local-paths", d)]],
+                             *[a for d in allowed for a in ("--allow-local-paths", d)], *args],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = Server(f"http://127.0.0.1:{port}/")
     url.tmp, url.gradio, url.pid = tmp / "tmp", tmp / "gradio", proc.pid
@@ -81,6 +82,26 @@ def server(tmp_path_factory):
     # SIGTERM stops the app like Ctrl-C: a clean exit that removes its results folder
     assert proc.returncode == 0, f"exit {proc.returncode}: " + (tmp / "server.log").read_text()[-3000:]
     assert not list(url.tmp.iterdir())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with _app(tmp_path_factory.mktemp("app")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def photo_server(tmp_path_factory):
+    """The app where the photographic renderer is installed, as its operator would: `renderer get
+    afhqdog --file` on a pickle of NVIDIA's structure and afhqdog's interface (tests/nvidia_pickles.py)."""
+    from nvidia_pickles import write_afhq_like
+
+    tmp = tmp_path_factory.mktemp("photo")
+    pkl = write_afhq_like(tmp / "afhqdog.pkl")
+    subprocess.run([sys.executable, "-m", "readable_fp.cli", "renderer", "get", "afhqdog", "--file", str(pkl)],
+                   env=dict(os.environ, READABLE_FP_CACHE=str(tmp / "cache")), check=True, capture_output=True)
+    with _app(tmp) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +174,52 @@ def test_first_visit_example_runs_with_one_click(page):
     expect(page.locator("#fp-zip")).to_be_visible()
     expect(page.locator("#fp-badge textarea")).to_have_value(re.compile(r"img\.shields\.io/badge/readable--fp-[0-9a-f]{12}"))
     assert page.locator("#tab-fingerprint").is_visible()
+    expect(page.locator("#fp-result .rfp-drawn")).to_have_text("Drawn by readable-fp's vector dog")
+    expect(page.locator("#rfp-renderer")).to_be_hidden()  # no photographic generator installed: no choice to make
     _no_traceback(page)
+
+
+PHOTO = "NVIDIA StyleGAN2-ADA AFHQ-Dog (CC BY-NC 4.0)"
+
+
+@pytest.mark.browser
+def test_photographic_dogs_when_the_generator_is_installed(browser, photo_server):
+    """The photographic dog is offered and drawn first; every picture says which renderer drew it,
+    and the record and the card name the generator and its licence. The vector dog stays a choice."""
+    from playwright.sync_api import expect
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(photo_server)
+    style = page.locator("#rfp-renderer")
+    expect(style.get_by_label(f"Photographic: {PHOTO}")).to_be_checked()
+    page.locator("#fp-examples").get_by_text("SmolLM2").click()
+    [(im, alt)] = _dogs(page, "#fp-result")
+    assert im.size == (512, 512) and f"a photographic dog drawn by {PHOTO}" in alt
+    expect(page.locator("#fp-result .rfp-drawn")).to_have_text(f"Drawn by {PHOTO}")
+    record = json.loads(_download(page, "#fp-json").read_text())
+    assert record["renderer"]["name"] == "afhqdog" and record["renderer"]["license"] == "CC BY-NC 4.0"
+    page.get_by_text("Model-card section (Markdown)").click()
+    expect(page.locator("#fp-card textarea")).to_have_value(re.compile(r"AFHQ-Dog \(`afhqdog`, CC BY-NC 4\.0"))
+
+    style.get_by_label("Vector drawing (readable-fp)").check()
+    page.locator("#fp-examples").get_by_text("SmolLM2").click()
+    expect(page.locator("#fp-result .rfp-drawn")).to_have_text("Drawn by readable-fp's vector dog", timeout=SLOW)
+    [(vec, _)] = _dogs(page, "#fp-result")
+    assert vec.size == (256, 256)
+
+    style.get_by_label(f"Photographic: {PHOTO}").check()
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#cmp-examples").get_by_text("its int8 ONNX export").click()
+    pair = _dogs(page, "#cmp-result", 2)
+    assert [im.size for im, _ in pair] == [(512, 512)] * 2 and _differ(pair[0][0], pair[1][0]) < 20
+    expect(page.locator("#cmp-result .rfp-drawn")).to_have_text([f"Drawn by {PHOTO}"] * 2)
+    page.get_by_role("tab", name="Gallery").click()
+    captions = page.locator("#gallery-examples")
+    expect(captions).to_contain_text("· afhqdog", timeout=SLOW)
+    _no_traceback(page)
+    page.screenshot(path=str(ARTIFACTS / "test_photographic_dogs.png"), full_page=True)
+    ctx.close()
 
 
 @pytest.mark.browser
@@ -325,7 +391,7 @@ def test_gallery_examples_on_first_visit():
     shown = app.examples()
     installed = app._installed()
     assert installed, "no bundled model installed: run .ci/run"
-    assert [caption for _, caption in shown] == [bundled.MODELS[k][2] for k in installed]
+    assert [caption for _, caption in shown] == [f"{bundled.MODELS[k][2]} · vector-dog" for k in installed]
     for png, _ in shown:
         with Image.open(png) as im:
             assert im.format == "PNG" and min(im.size) >= 128

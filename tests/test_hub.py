@@ -291,7 +291,7 @@ def test_web_ui_reads_hub_models_as_hub_models(hub, repos, tmp_path, monkeypatch
     decoy = tmp_path / "cwd" / SHARDED
     shutil.copytree(repos / MINILM, decoy, symlinks=False)
     monkeypatch.chdir(tmp_path / "cwd")
-    out = app.make_fingerprint(None, SHARDED, "", [], policy=app.Policy(hub=True), progress=lambda *a, **k: None)
+    out = app.make_fingerprint(None, SHARDED, "", None, [], policy=app.Policy(hub=True), progress=lambda *a, **k: None)
     record = out[6]
     assert record["model"]["hub"]["commit"] == hub.commit(SHARDED)
     assert record["model"]["architecture"] != "bert"

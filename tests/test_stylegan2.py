@@ -202,6 +202,29 @@ def test_truncation_psi_zero_gives_the_w_avg_image(small_G):
     assert len(pngs) == 1
 
 
+def test_render_truncates_as_the_published_method():
+    """../shared/method.md: AFHQ-Dog at truncation psi 0.5, cutoff 8. So `render` pulls the first 8
+    ws halfway to w_avg and leaves the rest; NVIDIA's generate.py --trunc=0.5 (every layer) would
+    draw another picture."""
+    from readable_fp.stylegan2 import _to_pil, render
+
+    torch.manual_seed(1)
+    G = Generator(**{**SMALL, "img_resolution": 64, "channel_base": 256, "channel_max": 16}).eval()
+    with torch.no_grad():
+        G.mapping.w_avg.normal_()
+    z = np.random.default_rng(5).standard_normal(512)
+    zt = torch.tensor(z, dtype=torch.float32)[None]
+    with torch.no_grad():
+        ws = G.mapping(zt)
+        cut = torch.cat([G.mapping.w_avg.lerp(ws[:, :8], 0.5), ws[:, 8:]], 1)
+        want = _to_pil(G.synthesis(cut, noise_mode="const"))
+        every_layer = _to_pil(G(zt, truncation_psi=0.5, truncation_cutoff=None))
+    assert G.num_ws > 8  # so the cutoff matters at this size
+    got = render(z, G)
+    assert np.array_equal(np.asarray(got), np.asarray(want))
+    assert not np.array_equal(np.asarray(got), np.asarray(every_layer))
+
+
 def test_near_latent_gives_a_closer_image(small_G):
     rng = np.random.default_rng(3)
     for _ in range(3):
