@@ -64,7 +64,8 @@ def download(url: str, dest: str | os.PathLike, progress: bool = True, desc: str
                 _receive(r, url, host, part, state, have if r.status_code == 206 else 0, progress, desc or dest.name)
     except httpx.HTTPError as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise FingerprintError(f"cannot download {url}: {why} (run the command again to resume)") from None
+        again = "run the command again to resume" if part.is_file() and part.stat().st_size else "check the network"
+        raise FingerprintError(f"cannot download {url}: {why} ({again})") from None
     os.replace(part, dest)
     state.unlink(missing_ok=True)
     return dest

@@ -109,6 +109,16 @@ def test_fingerprint_with_afhqdog_same_png_bytes_twice_and_a_card_naming_it(serv
     assert "readable-fp fingerprint org/tiny --renderer afhqdog --size 256 -o fp" in out
 
 
+def test_compare_image_draws_both_dogs_with_afhqdog(served, cache, model, tmp_path, capsys):
+    server, _, _ = served
+    renderer_get.get("afhqdog", url=server.url + PATH, progress=False)
+    code, out, err = run(capsys, "compare", model, model, "--renderer", "afhqdog", "--size", "256",
+                         "--image", tmp_path / "cmp", "--no-progress")
+    assert code == 0, err
+    im = Image.open(tmp_path / "cmp" / "comparison.png")
+    assert im.width == 2 * 256 + 3 * 16  # two 256 px dogs side by side (side_by_side's padding)
+
+
 def test_python_api_and_sizes(served, cache, model):
     server, _, _ = served
     renderer_get.get("afhqdog", url=server.url + PATH, progress=False)
@@ -177,6 +187,8 @@ def test_not_installed_and_unknown_names_say_what_to_do(cache, model, tmp_path, 
     assert code == 2 and "not an http(s) URL" in err
     code, _, err = run(capsys, "fingerprint", model, "--size", "4096", "-o", tmp_path / "fp")
     assert code == 2 and "vector-dog draws 64 to 2048 px" in err
+    code, _, err = run(capsys, "app", "--renderer", "afhqdog", "--port", "1")  # refused before serving
+    assert code == 2 and "readable-fp renderer get afhqdog" in err and err.count("\n") == 1
 
 
 def test_file_option_imports_a_pickle_already_downloaded(tmp_path, cache, capsys):
