@@ -152,6 +152,35 @@ def build_parser() -> argparse.ArgumentParser:
                                           "config model_type values it covers")
     sp.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
 
+    ix = sub.add_parser("index", help="an index of many models' fingerprints, built in parallel on Ray; identify searches it")
+    isub = ix.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    ia = isub.add_parser("add", help="fingerprint models into the index (one Ray task per model; models already "
+                                     "indexed are skipped, so an interrupted batch resumes)")
+    ia.add_argument("models", nargs="*", metavar="MODEL")
+    ia.add_argument("--from", dest="from_file", metavar="FILE", help="also the models listed in FILE, one per line")
+    ia.add_argument("--index", required=True, metavar="DIR", help="the index folder (created if missing)")
+    ia.add_argument("--address", help="an existing Ray cluster (default: a local Ray runtime)")
+    ia.add_argument("--workers", type=int, default=None, help="models at once on the local runtime (default: CPUs)")
+    ia.add_argument("--memory-gb", type=float, default=8.0,
+                    help="memory one model may take; Ray runs only as many at once as fit (default 8)")
+    ia.add_argument("--retries", type=int, default=1, help="times a model is retried when its worker dies (default 1)")
+    ia.add_argument("--save-invariants", action="store_true",
+                    help="keep each model's invariants in DIR/invariants/ (private, ~200 MB each): identify then "
+                         "gives exact ICS and a verdict for them")
+    _add_reading_options(ia, layers=False)
+    ish = isub.add_parser("show", help="what the index holds: its models and failures")
+    ish.add_argument("--index", default=None, metavar="DIR", help="default: the index shipped with readable-fp")
+    ish.add_argument("--json", action="store_true")
+    idf = sub.add_parser("identify", help="which indexed model is MODEL's base: nearest by estimated ICS, then exact "
+                                          "ICS and verdict where the index keeps invariants")
+    idf.add_argument("model", metavar="MODEL")
+    idf.add_argument("--index", default=None, metavar="DIR", help="default: the index shipped with readable-fp "
+                                                                  "(its bundled models)")
+    idf.add_argument("--top", type=int, default=5, metavar="K", help="candidates to show (default 5)")
+    idf.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_reading_options(idf, layers=False)
+    _add_hub_options(idf)
+
     r = sub.add_parser("renderer", help="the dog renderers: list them, get NVIDIA's photographic AFHQ-Dog generator")
     rsub = r.add_subparsers(dest="renderer_command", metavar="ACTION", required=True)
     rl = rsub.add_parser("list", help="the renderers readable-fp knows, whether installed, their licences")
@@ -209,6 +238,54 @@ def _demo(args, progress: bool) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(f"fingerprints (dog.png, dog.svg, latent.json, fingerprint.json): {', '.join(str(out / k) for k in fps)}")
+    return 0
+
+
+def _index(args, progress: bool) -> int:
+    from . import index_store
+    from .paths import read_text
+
+    if args.index_command == "show":
+        idx = index_store.Index(args.index or index_store.SHIPPED)
+        e, failed = idx.entries(), idx.failures()
+        if args.json:
+            print(json.dumps({"index": str(idx.dir), "entries": [{"ref": r, "revision": v, "model": rec.get("model")}
+                              for r, v, rec in zip(e.refs, e.revisions, e.records)], "failures": failed}, indent=1))
+            return 0
+        print(f"{idx.dir}: {len(e)} models, {len(failed)} failed, {sum(1 for i in e.invariants if i)} with invariants")
+        for r, rec in zip(e.refs, e.records):
+            m = rec.get("model", {})
+            print(f"  {r}  ({m.get('architecture')}, {m.get('format')} {m.get('dtype')})")
+        for r, why in failed.items():
+            print(f"  FAILED {r}: {why}")
+        return 0
+    from .index_build import add
+
+    models = list(args.models)
+    if args.from_file:
+        models += [ln.strip() for ln in read_text(args.from_file, "index").splitlines() if ln.strip()]
+    if not models:
+        raise FingerprintError("index add: name at least one MODEL (or --from FILE)")
+    if args.workers is not None and args.workers < 1:
+        raise FingerprintError("--workers must be at least 1")
+    rep = add(models, args.index, args.address, args.workers, args.memory_gb, args.save_invariants, args.retries,
+              args.tokens, progress)
+    print(f"{args.index}: added {len(rep.added)}, already there {len(rep.skipped)}, failed {len(rep.failed)} "
+          f"({rep.seconds:.1f} s)")
+    for r, why in rep.failed.items():
+        print(f"  FAILED {r}: {why}")
+    return 0 if not rep.failed else 1
+
+
+def _identify(args, progress: bool) -> int:
+    from . import index_store
+    from .identify import identify
+
+    if args.top < 1:
+        raise FingerprintError("--top must be at least 1")
+    res = identify(args.model, args.index or index_store.SHIPPED, args.top, progress, n_tokens=args.tokens,
+                   allow_full_download=args.allow_full_download)
+    print(res.to_json() if args.json else res.table())
     return 0
 
 
@@ -367,6 +444,10 @@ def _run(args) -> int:
         return _import_stylegan2(args)
     if args.command == "renderer":
         return _renderer(args)
+    if args.command == "index":
+        return _index(args, not getattr(args, "no_progress", False))
+    if args.command == "identify":
+        return _identify(args, not args.no_progress)
     if args.command == "null":
         return _null(args)
     if args.command == "supported":

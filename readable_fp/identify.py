@@ -1,0 +1,91 @@
+"""`readable-fp identify`: which indexed model is this one's base?
+
+The model's standalone invariants give its signature (`readable_fp.signature`); a dot-product
+search over the index's search vectors (`index_search.top_k`) shortlists candidates, whose sketches
+are then compared in full: the estimated ICS. For the best `top`, where the index keeps the
+candidate's invariants, the exact ICS on the probe tokens both share and the calibrated verdict
+against the null (`api.judge`) follow, as `readable-fp compare` would give them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .errors import FingerprintError
+from .index_store import Index
+
+SHORTLIST = 100  # search-vector candidates whose full sketches are compared
+
+
+@dataclass
+class Candidate:
+    ref: str
+    model: str  # what the record says the model is
+    estimated_ics: float
+    ics: float | None = None  # exact, where the index holds the candidate's invariants
+    verdict: str | None = None
+    p: float | None = None
+    n_tokens: int | None = None
+
+
+@dataclass
+class Identification:
+    model: str
+    index: str
+    entries: int
+    candidates: list[Candidate] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    def table(self) -> str:
+        lines = [f"{self.model}: nearest of {self.entries} indexed models ({self.index})",
+                 f"{'rank':>4}  {'ICS est.':>8}  {'ICS':>6}  {'verdict':<12}  model"]
+        for i, c in enumerate(self.candidates, 1):
+            ics = f"{c.ics:6.2f}" if c.ics is not None else f"{'-':>6}"
+            lines.append(f"{i:>4}  {c.estimated_ics:8.2f}  {ics}  {c.verdict or '-':<12}  {c.ref}  ({c.model})")
+        if any(c.ics is None for c in self.candidates):
+            lines.append("ICS and verdict need the candidate's invariants in the index (index add --save-invariants); "
+                         "ICS est. is the signatures' estimate")
+        return "\n".join(lines)
+
+
+def _describe(record: dict) -> str:
+    m = record.get("model", {})
+    return ", ".join(str(x) for x in (m.get("architecture"), m.get("format"), m.get("dtype")) if x)
+
+
+def identify(model, index_dir, top: int = 5, progress: bool = True, null=None, exclude: str | None = None,
+             n_tokens: int | None = None, allow_full_download: bool = False) -> Identification:
+    """The `top` nearest indexed models to `model` (any reference `compare` accepts); `exclude`: an
+    index entry to leave out (the model itself, when it is indexed)."""
+    from . import api, signature
+    from .index_search import top_k
+    from .model_terms import Invariants
+
+    idx = Index(index_dir)
+    entries = idx.entries()
+    if not len(entries):
+        raise FingerprintError(f"{idx.dir}: the index is empty or missing (readable-fp index add MODEL... --index DIR)")
+    nl = api.load_null(null)
+    inv = api.invariants(model, n_tokens=n_tokens, progress=progress, allow_full_download=allow_full_download)
+    sig = signature.of(inv)
+    keep = np.array([r != exclude for r in entries.refs])
+    order, _ = top_k(entries.vectors[keep], sig.vector, SHORTLIST)
+    rows = np.flatnonzero(keep)[order[0]]
+    est = [(signature.estimate(sig, signature.Signature.from_bytes(entries.signatures[i]).sketch), int(i)) for i in rows]
+    est.sort(key=lambda x: (-x[0], x[1]))
+    out = Identification(str(model), str(idx.dir), int(keep.sum()))
+    for e, i in est[:top]:
+        c = Candidate(entries.refs[i], _describe(entries.records[i]), round(e, 2))
+        if entries.invariants[i]:
+            path = idx.dir / entries.invariants[i]
+            if path.is_file():
+                res = api.judge(inv, Invariants.load(path), null=nl)
+                c.ics, c.n_tokens = round(res.ics, 2), res.n_tokens
+                if res.calibration:
+                    c.verdict, c.p = res.calibration.verdict, float(res.calibration.p)
+        out.candidates.append(c)
+    return out
