@@ -28,6 +28,7 @@ class Candidate:
     verdict: str | None = None
     p: float | None = None
     n_tokens: int | None = None
+    note: str | None = None  # why there is no exact ICS
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Identification:
     index: str
     entries: int
     candidates: list[Candidate] = field(default_factory=list)
+    note: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -45,11 +47,29 @@ class Identification:
                  f"{'rank':>4}  {'ICS est.':>8}  {'ICS':>6}  {'verdict':<12}  model"]
         for i, c in enumerate(self.candidates, 1):
             ics = f"{c.ics:6.2f}" if c.ics is not None else f"{'-':>6}"
-            lines.append(f"{i:>4}  {c.estimated_ics:8.2f}  {ics}  {c.verdict or '-':<12}  {c.ref}  ({c.model})")
-        if any(c.ics is None for c in self.candidates):
+            note = f"  [{c.note}]" if c.note else ""
+            lines.append(f"{i:>4}  {c.estimated_ics:8.2f}  {ics}  {c.verdict or '-':<12}  {c.ref}  ({c.model}){note}")
+        if self.note:
+            lines.append(self.note)
+        if any(c.ics is None and not c.note for c in self.candidates):
             lines.append("ICS and verdict need the candidate's invariants in the index (index add --save-invariants); "
                          "ICS est. is the signatures' estimate")
         return "\n".join(lines)
+
+
+def _exact(c: Candidate, inv, other, nl) -> None:
+    """The exact ICS and verdict, as `compare` gives them, on the probe strings both models have."""
+    from . import api
+    from .compare import TooFewSharedTokens
+
+    try:
+        res = api.judge(inv, other, null=nl)
+    except TooFewSharedTokens as e:  # vocabularies apart: nothing to compare exactly (and no shared base)
+        c.note = str(e).split(";")[0]
+        return
+    c.ics, c.n_tokens = round(res.ics, 2), res.n_tokens
+    if res.calibration:
+        c.verdict, c.p = res.calibration.verdict, float(res.calibration.p)
 
 
 def _describe(record: dict) -> str:
@@ -57,10 +77,10 @@ def _describe(record: dict) -> str:
     return ", ".join(str(x) for x in (m.get("architecture"), m.get("format"), m.get("dtype")) if x)
 
 
-def identify(model, index_dir, top: int = 5, progress: bool = True, null=None, exclude: str | None = None,
+def identify(model, index_dir, top: int = 5, progress: bool = True, null=None, exclude=(),
              n_tokens: int | None = None, allow_full_download: bool = False) -> Identification:
-    """The `top` nearest indexed models to `model` (any reference `compare` accepts); `exclude`: an
-    index entry to leave out (the model itself, when it is indexed)."""
+    """The `top` nearest indexed models to `model` (any reference `compare` accepts); `exclude`: index
+    entries (refs) to leave out, e.g. the model itself when it is indexed."""
     from . import api, signature
     from .index_search import top_k
     from .model_terms import Invariants
@@ -72,20 +92,23 @@ def identify(model, index_dir, top: int = 5, progress: bool = True, null=None, e
     nl = api.load_null(null)
     inv = api.invariants(model, n_tokens=n_tokens, progress=progress, allow_full_download=allow_full_download)
     sig = signature.of(inv)
-    keep = np.array([r != exclude for r in entries.refs])
+    leave = set(exclude)
+    keep = np.array([r not in leave for r in entries.refs])
+    if not keep.any():
+        raise FingerprintError(f"{idx.dir}: every entry of the index is excluded")
     order, _ = top_k(entries.vectors[keep], sig.vector, SHORTLIST)
     rows = np.flatnonzero(keep)[order[0]]
     est = [(signature.estimate(sig, signature.Signature.from_bytes(entries.signatures[i]).sketch), int(i)) for i in rows]
     est.sort(key=lambda x: (-x[0], x[1]))
     out = Identification(str(model), str(idx.dir), int(keep.sum()))
+    if inv.keying == "token ids":
+        out.note = ("the model has no tokenizer files, so its probe tokens are token ids, not strings: it can match "
+                    "only entries made the same way (add its tokenizer files for a meaningful search)")
     for e, i in est[:top]:
         c = Candidate(entries.refs[i], _describe(entries.records[i]), round(e, 2))
         if entries.invariants[i]:
             path = idx.dir / entries.invariants[i]
             if path.is_file():
-                res = api.judge(inv, Invariants.load(path), null=nl)
-                c.ics, c.n_tokens = round(res.ics, 2), res.n_tokens
-                if res.calibration:
-                    c.verdict, c.p = res.calibration.verdict, float(res.calibration.p)
+                _exact(c, inv, Invariants.load(path), nl)
         out.candidates.append(c)
     return out

@@ -94,8 +94,9 @@ class Index:
         first = {}
         for i, r in enumerate(refs):
             first.setdefault(r, i)
-        keep = sorted(first.values())
-        t = t.take(keep)
+        import pyarrow as pa
+
+        t = t.take(pa.array(sorted(first.values()), type=pa.int64()))
         n = t.num_rows
 
         def matrix(col, width):
