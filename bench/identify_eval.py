@@ -46,7 +46,12 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--top", type=int, default=3)
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--report-only", action="store_true", help="rewrite identify.md from identify.json")
     args = ap.parse_args(argv)
+    if args.report_only:
+        d = json.loads((Path(args.out) / "identify.json").read_text())
+        (Path(args.out) / "identify.md").write_text(report(d["summary"], d["rows"]))
+        return 0
     paths = zoo.build(progress=False)
     pairs = zoo.pairs()
     names = indexed(pairs)
@@ -98,8 +103,10 @@ def report(s: dict, rows: list[dict]) -> str:
         "",
         f"`python -m bench.identify_eval`: an index of {s['index_entries']} models (bench/zoo.py's bases and "
         f"independent models, with invariants), {s['bytes_per_entry']:,} bytes per entry in Parquet "
-        f"(invariants apart). Built by `index add` on a local Ray runtime with {b['workers']} workers in "
-        f"{b['seconds']} s ({b['added']} added, {b['skipped']} already there), {s['cpus']} CPUs.",
+        f"(invariants apart), {s['cpus']} CPUs. " + (
+            f"Built by `index add` on a local Ray runtime with {b['workers']} workers in {b['seconds']} s."
+            if not b["skipped"] else f"The index was kept from an earlier run ({b['skipped']} models already "
+            "there); build speed: `bench/index_throughput.py`."),
         "",
         f"- Derived models whose top-1 is their base's family, called 'same base': **{s['derived_top1_correct']} of "
         f"{s['derived']}**",

@@ -9,6 +9,8 @@ with its one-line reason in the index's failures and the others go on.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -30,8 +32,6 @@ def normal_ref(ref: str) -> str:
 def index_row(ref: str, invariants_dir: str | None = None, n_tokens: int | None = None) -> dict:
     """The index row of one model (runs inside a Ray task; also usable alone). Never raises for a
     bad model: returns ``{"ref", "error"}`` with the one-line reason instead."""
-    import json
-
     import numpy as np
 
     from . import api, signature
@@ -53,7 +53,6 @@ def index_row(ref: str, invariants_dir: str | None = None, n_tokens: int | None 
         first = str(e).splitlines()[0] if str(e) else ""
         return {"ref": ref, "error": printable(f"{type(e).__name__}: {first}")}
     record = {k: v for k, v in fp.record.items() if k not in ("started", "finished")}  # no clock in the index
-    import hashlib
     return {"ref": ref, "revision": (record["model"].get("hub") or {}).get("commit") or "",
             "record": json.dumps(record, sort_keys=True, ensure_ascii=False),
             "latent": np.asarray(fp.latent, dtype=np.float32).tolist(), "signature": sig.to_bytes(),
