@@ -246,7 +246,7 @@ def _index(args, progress: bool) -> int:
     from .paths import read_text
 
     if args.index_command == "show":
-        idx = index_store.Index(args.index or index_store.SHIPPED)
+        idx = index_store.Index(args.index or index_store.SHIPPED).check()
         e, failed = idx.entries(), idx.failures()
         if args.json:
             print(json.dumps({"index": str(idx.dir), "entries": [{"ref": r, "revision": v, "model": rec.get("model")}

@@ -85,10 +85,10 @@ def identify(model, index_dir, top: int = 5, progress: bool = True, null=None, e
     from .index_search import top_k
     from .model_terms import Invariants
 
-    idx = Index(index_dir)
+    idx = Index(index_dir).check()
     entries = idx.entries()
     if not len(entries):
-        raise FingerprintError(f"{idx.dir}: the index is empty or missing (readable-fp index add MODEL... --index DIR)")
+        raise FingerprintError(f"{idx.dir}: the index is empty (readable-fp index add MODEL... --index DIR)")
     nl = api.load_null(null)
     inv = api.invariants(model, n_tokens=n_tokens, progress=progress, allow_full_download=allow_full_download)
     sig = signature.of(inv)

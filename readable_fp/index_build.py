@@ -88,7 +88,7 @@ def add(models: list[str], index_dir: str | os.PathLike, address: str | None = N
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    idx, report = Index(index_dir), AddReport()
+    idx, report = Index(index_dir).check(create=True), AddReport()
     refs = list(dict.fromkeys(normal_ref(m) for m in models))
     done = idx.refs()
     report.skipped = [r for r in refs if r in done]
@@ -100,7 +100,10 @@ def add(models: list[str], index_dir: str | os.PathLike, address: str | None = N
 
     started = _start_ray(address, workers)
     try:
-        task = ray.remote(index_row).options(num_cpus=1, memory=int(memory_gb * (1 << 30)), max_retries=retries)
+        # the declared share is also the budget the terms are checked against inside the task
+        env = {"env_vars": {"READABLE_FP_MEMORY_GB": str(memory_gb)}}
+        task = ray.remote(index_row).options(num_cpus=1, memory=int(memory_gb * (1 << 30)), max_retries=retries,
+                                             runtime_env=env)
         inv_dir = str(idx.dir / "invariants") if save_invariants else None
         pending = {task.remote(r, inv_dir, n_tokens): r for r in todo}
         _collect(pending, idx, report, tqdm(total=len(todo), desc="index add", unit="model", disable=not progress))

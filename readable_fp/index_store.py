@@ -68,6 +68,19 @@ class Index:
     def __init__(self, directory: str | os.PathLike):
         self.dir = Path(directory).expanduser()
 
+    def check(self, create: bool = False) -> "Index":
+        """Refuse, before any work, a path that is not an index folder (or cannot become one)."""
+        if self.dir.exists() and not self.dir.is_dir():
+            raise FingerprintError(f"{self.dir}: not a folder (an index is a folder of Parquet files)")
+        if not create and not self.dir.is_dir():
+            raise FingerprintError(f"{self.dir}: no such index folder")
+        if create:
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise FingerprintError(f"{self.dir}: cannot create the index folder ({e.strerror or e})") from None
+        return self
+
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.parquet")) if self.dir.is_dir() else []
 

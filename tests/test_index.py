@@ -128,7 +128,12 @@ def test_other_schema_versions_and_empty_indexes_are_refused(models, tmp_path, c
     index = tmp_path / "index"
     index.mkdir()
     assert main(["identify", str(models[0]), "--index", str(index), "--no-progress"]) == 2
-    assert "the index is empty or missing" in capsys.readouterr().err
+    assert "the index is empty" in capsys.readouterr().err
+    assert main(["identify", str(models[0]), "--index", str(tmp_path / "nowhere"), "--no-progress"]) == 2
+    assert "no such index folder" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main([*ADD, "--index", str(tmp_path / "file"), str(models[0])]) == 2  # refused before Ray starts
+    assert "not a folder" in capsys.readouterr().err
     pq.write_table(pa.table({"ref": ["x"]}).replace_schema_metadata({b"readable_fp.index": b"99"}),
                    index / "part-000001.parquet")
     assert main(["identify", str(models[0]), "--index", str(index), "--no-progress"]) == 2
