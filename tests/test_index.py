@@ -164,3 +164,30 @@ def test_the_shipped_index_is_current_and_identifies_the_bundled_models(capsys):
     # the export alone, without tokenizer files, is keyed by token ids: said, not silently mismatched
     assert main(["identify", str(bundled.path("minilm-int8")), "--no-progress"]) == 0
     assert "no tokenizer files" in capsys.readouterr().out
+
+
+def test_index_add_on_an_existing_cluster_by_address(models, tmp_path):
+    """`--address` joins a cluster started with `ray start --head` (token authentication on, as Ray
+    2.59+ clusters have it: the token travels in RAY_AUTH_TOKEN). `ray stop` ends it: no other Ray
+    runs during the test suite."""
+    import secrets
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), HF_HUB_OFFLINE="1")
+    ray = str(Path(sys.executable).with_name("ray"))  # the CLI installed beside this Python
+    head = subprocess.run([ray, "start", "--head", "--num-cpus=2", f"--port={port}", "--include-dashboard=false",
+                           "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=env)
+    assert head.returncode == 0, head.stderr[-2000:]
+    try:
+        index = tmp_path / "index"
+        done = subprocess.run([sys.executable, "-m", "readable_fp.cli", *ADD, "--index", str(index), "--address",
+                               f"127.0.0.1:{port}", *map(str, models[:3])], capture_output=True, text=True,
+                              timeout=600, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "added 3, already there 0, failed 0" in done.stdout
+        assert sorted(_rows(index)) == sorted(str(m.resolve()) for m in models[:3])
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, env=env)
