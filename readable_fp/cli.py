@@ -247,13 +247,16 @@ def _index(args, progress: bool) -> int:
 
     if args.index_command == "show":
         idx = index_store.Index(args.index or index_store.SHIPPED).check()
-        e, failed = idx.entries(), idx.failures()
+        t, failed = idx.table(["revision", "record", "invariants"]), idx.failures()
+        refs, records = t.column("ref").to_pylist(), [json.loads(r) for r in t.column("record").to_pylist()]
         if args.json:
             print(json.dumps({"index": str(idx.dir), "entries": [{"ref": r, "revision": v, "model": rec.get("model")}
-                              for r, v, rec in zip(e.refs, e.revisions, e.records)], "failures": failed}, indent=1))
+                              for r, v, rec in zip(refs, t.column("revision").to_pylist(), records)],
+                              "failures": failed}, indent=1))
             return 0
-        print(f"{idx.dir}: {len(e)} models, {len(failed)} failed, {sum(1 for i in e.invariants if i)} with invariants")
-        for r, rec in zip(e.refs, e.records):
+        kept = sum(1 for i in t.column("invariants").to_pylist() if i)
+        print(f"{idx.dir}: {len(refs)} models, {len(failed)} failed, {kept} with invariants")
+        for r, rec in zip(refs, records):
             m = rec.get("model", {})
             print(f"  {r}  ({m.get('architecture')}, {m.get('format')} {m.get('dtype')})")
         for r, why in failed.items():

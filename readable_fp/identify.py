@@ -1,8 +1,8 @@
 """`readable-fp identify`: which indexed model is this one's base?
 
 The model's standalone invariants give its signature (`readable_fp.signature`); a dot-product
-search over the index's search vectors (`index_search.top_k`) shortlists candidates, whose sketches
-are then compared in full: the estimated ICS. For the best `top`, where the index keeps the
+search over the index's search vectors (`index_search.top_k`; only refs and vectors are read for it)
+shortlists candidates, whose sketches are then read and compared in full: the estimated ICS. For the best `top`, where the index keeps the
 candidate's invariants, the exact ICS on the probe tokens both share and the calibrated verdict
 against the null (`api.judge`) follow, as `readable-fp compare` would give them.
 """
@@ -86,29 +86,30 @@ def identify(model, index_dir, top: int = 5, progress: bool = True, null=None, e
     from .model_terms import Invariants
 
     idx = Index(index_dir).check()
-    entries = idx.entries()
-    if not len(entries):
+    t = idx.table(["vector", "invariants"])
+    if not t.num_rows:
         raise FingerprintError(f"{idx.dir}: the index is empty (readable-fp index add MODEL... --index DIR)")
+    refs, saved = t.column("ref").to_pylist(), t.column("invariants").to_pylist()
     nl = api.load_null(null)
     inv = api.invariants(model, n_tokens=n_tokens, progress=progress, allow_full_download=allow_full_download)
     sig = signature.of(inv)
     leave = set(exclude)
-    keep = np.array([r not in leave for r in entries.refs])
+    keep = np.array([r not in leave for r in refs])
     if not keep.any():
         raise FingerprintError(f"{idx.dir}: every entry of the index is excluded")
-    order, _ = top_k(entries.vectors[keep], sig.vector, SHORTLIST)
-    rows = np.flatnonzero(keep)[order[0]]
-    est = [(signature.estimate(sig, signature.Signature.from_bytes(entries.signatures[i]).sketch), int(i)) for i in rows]
-    est.sort(key=lambda x: (-x[0], x[1]))
+    order, _ = top_k(Index.matrix(t, "vector", signature.DIM)[keep], sig.vector, SHORTLIST)
+    rows = [int(i) for i in np.flatnonzero(keep)[order[0]]]
+    got = idx.fetch(t, rows, ["signature", "record"])
+    est = sorted(((signature.estimate(sig, signature.Signature.from_bytes(raw).sketch), k)
+                  for k, raw in enumerate(got["signature"])), key=lambda x: (-x[0], x[1]))
     out = Identification(str(model), str(idx.dir), int(keep.sum()))
     if inv.keying == "token ids":
         out.note = ("the model has no tokenizer files, so its probe tokens are token ids, not strings: it can match "
                     "only entries made the same way (add its tokenizer files for a meaningful search)")
-    for e, i in est[:top]:
-        c = Candidate(entries.refs[i], _describe(entries.records[i]), round(e, 2))
-        if entries.invariants[i]:
-            path = idx.dir / entries.invariants[i]
-            if path.is_file():
-                _exact(c, inv, Invariants.load(path), nl)
+    for e, k in est[:top]:
+        i = rows[k]
+        c = Candidate(refs[i], _describe(json.loads(got["record"][k])), round(e, 2))
+        if saved[i] and (idx.dir / saved[i]).is_file():
+            _exact(c, inv, Invariants.load(idx.dir / saved[i]), nl)
         out.candidates.append(c)
     return out

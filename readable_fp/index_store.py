@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,22 +47,6 @@ def entry_id(ref: str) -> str:
     return hashlib.sha256(ref.encode("utf-8")).hexdigest()[:24]
 
 
-@dataclass
-class Entries:
-    """The rows of an index, deduplicated, with the search vectors as one matrix."""
-    refs: list[str]
-    revisions: list[str]
-    records: list[dict]
-    latents: np.ndarray  # N x 512
-    vectors: np.ndarray  # N x DIM
-    vocab: list[str]
-    invariants: list[str]
-    signatures: list[bytes]
-
-    def __len__(self) -> int:
-        return len(self.refs)
-
-
 class Index:
     def __init__(self, directory: str | os.PathLike):
         self.dir = Path(directory).expanduser()
@@ -84,42 +67,53 @@ class Index:
     def parts(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.parquet")) if self.dir.is_dir() else []
 
-    def _table(self):
+    def table(self, columns: list[str]):
+        """`columns` of every entry (the first row of each ref), with ``_part`` and ``_row`` saying where
+        the row lives, so that `fetch` can read its other columns later: a search reads only the
+        search vectors, not the 49 KB sketches of every entry."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        want = list(dict.fromkeys(["ref", *columns]))
+        sub = pa.schema([schema().field(c) for c in want])
         tables = []
-        for p in self.parts():
+        for k, p in enumerate(self.parts()):
             try:
-                t = pq.read_table(p)
+                got = (pq.read_schema(p).metadata or {}).get(_META)
             except Exception as e:
                 raise FingerprintError(f"{p}: not a readable Parquet file ({type(e).__name__})") from None
-            got = (t.schema.metadata or {}).get(_META)
             if got != VERSION.encode():
                 raise FingerprintError(f"{p}: index schema version {got.decode() if got else 'none'}, this readable-fp "
                                        f"reads version {VERSION}")
-            tables.append(t.select(schema().names).cast(schema()))
-        return pa.concat_tables(tables) if tables else schema().empty_table()
-
-    def entries(self) -> Entries:
-        t = self._table()
+            t = pq.read_table(p, columns=want).cast(sub)
+            tables.append(t.append_column("_part", pa.array([k] * t.num_rows, pa.int32()))
+                          .append_column("_row", pa.array(range(t.num_rows), pa.int64())))
+        if not tables:
+            return sub.empty_table().append_column("_part", pa.array([], pa.int32())).append_column(
+                "_row", pa.array([], pa.int64()))
+        t = pa.concat_tables(tables)
         refs = t.column("ref").to_pylist()
-        first = {}
+        first: dict[str, int] = {}
         for i, r in enumerate(refs):
             first.setdefault(r, i)
-        import pyarrow as pa
+        if len(first) < len(refs):
+            t = t.take(pa.array(sorted(first.values()), type=pa.int64()))
+        return t
 
-        t = t.take(pa.array(sorted(first.values()), type=pa.int64()))
-        n = t.num_rows
+    def fetch(self, table, rows: list[int], columns: list[str]) -> dict[str, list]:
+        """`columns` of entries `rows` (positions in `table`), read from their part files only."""
+        import pyarrow.parquet as pq
 
-        def matrix(col, width):
-            flat = t.column(col).combine_chunks().values.to_numpy(zero_copy_only=False) if n else np.zeros(0)
-            return np.asarray(flat, dtype=np.float32).reshape(n, width)
+        parts = self.parts()
+        where = [(table.column("_part")[i].as_py(), table.column("_row")[i].as_py()) for i in rows]
+        loaded = {k: pq.read_table(parts[k], columns=columns) for k in sorted({k for k, _ in where})}
+        return {c: [loaded[k].column(c)[r].as_py() for k, r in where] for c in columns}
 
-        return Entries(t.column("ref").to_pylist(), t.column("revision").to_pylist(),
-                       [json.loads(r) for r in t.column("record").to_pylist()], matrix("latent", LATENT),
-                       matrix("vector", DIM), t.column("vocab_sha256").to_pylist(), t.column("invariants").to_pylist(),
-                       t.column("signature").to_pylist())
+    @staticmethod
+    def matrix(table, column: str, width: int) -> np.ndarray:
+        n = table.num_rows
+        flat = table.column(column).combine_chunks().values.to_numpy(zero_copy_only=False) if n else np.zeros(0)
+        return np.asarray(flat, dtype=np.float32).reshape(n, width)
 
     def refs(self) -> set[str]:
         import pyarrow.parquet as pq
