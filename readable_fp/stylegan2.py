@@ -20,6 +20,7 @@ Files are safetensors (never pickle): ``save_generator`` / ``load_generator``.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import math
@@ -385,7 +386,10 @@ def generator_meta(path) -> dict:
         if meta.get("version") != _FORMAT_VERSION:
             raise FingerprintError(f"{path}: generator format version {meta.get('version')} is not supported "
                                    f"(this readable-fp reads version {_FORMAT_VERSION})")
-        Generator(**meta["config"])  # a config this Generator cannot take fails here, not at drawing time
+        # checked without building it (that would allocate every weight just to read the metadata)
+        inspect.signature(Generator).bind(**meta["config"])
+        if not all(isinstance(meta["config"].get(k), int) for k in ("z_dim", "img_resolution")):
+            raise ValueError("z_dim and img_resolution must be integers")
         if not isinstance(meta.get("extra", {}), dict):
             raise ValueError("extra is not an object")
     except FingerprintError:
@@ -405,7 +409,10 @@ def load_generator(path) -> Generator:
     path = os.fspath(path)
     with safe_open(path, framework="pt", device="cpu") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    G = Generator(**meta["config"])
+    try:
+        G = Generator(**meta["config"])
+    except (TypeError, ValueError) as e:
+        raise FingerprintError(f"{path}: its generator config is not valid ({e})") from None
     expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in tensors.items()}
     if expected != got:
